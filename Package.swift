@@ -1,0 +1,66 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "mmstats",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "MmStatsCore", targets: ["MmStatsCore"]),
+        .library(name: "Metrics", targets: ["Metrics"]),
+        .library(name: "Windows", targets: ["Windows"]),
+        .library(name: "Processor", targets: ["Processor"]),
+        .executable(name: "mmstats", targets: ["Host"]),
+    ],
+    targets: [
+        // C shim: gettid and SIGBUS-guarded reads of mapped files (what Swift cannot do).
+        .target(name: "CMmStats", cSettings: [.define("_GNU_SOURCE")]),
+        // The minimal core: file format, regions, layouts, protocols, registry, reader.
+        .target(name: "MmStatsCore", dependencies: ["CMmStats"], swiftSettings: swiftSettings),
+        .target(name: "Metrics", dependencies: ["MmStatsCore"], swiftSettings: swiftSettings),
+        .target(name: "Windows", dependencies: ["MmStatsCore", "Metrics"], swiftSettings: swiftSettings),
+        .target(name: "Processor", dependencies: ["MmStatsCore"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "Host",
+            dependencies: ["MmStatsCore", "Metrics", "Windows", "Processor"],
+            swiftSettings: swiftSettings
+        ),
+        // Benchmarks (release build): swift run -c release mmstats-benchmarks
+        .executableTarget(
+            name: "mmstats-benchmarks",
+            dependencies: ["MmStatsCore"],
+            path: "Sources/Benchmarks",
+            swiftSettings: swiftSettings
+        ),
+        // A writer process that tests start: hammers records with known invariants.
+        .executableTarget(
+            name: "mmstats-test-writer",
+            dependencies: ["MmStatsCore"],
+            path: "Sources/TestWriter",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MmStatsTestSupport",
+            dependencies: ["MmStatsCore"],
+            path: "Tests/MmStatsTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MmStatsCoreTests",
+            dependencies: ["MmStatsCore", "MmStatsTestSupport", "mmstats-test-writer"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"], swiftSettings: swiftSettings),
+        .testTarget(name: "WindowsTests", dependencies: ["Windows"], swiftSettings: swiftSettings),
+        .testTarget(name: "ProcessorTests", dependencies: ["Processor"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HostTests",
+            dependencies: ["Host", "MmStatsCore", "MmStatsTestSupport", "mmstats-test-writer"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

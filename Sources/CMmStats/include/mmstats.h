@@ -1,0 +1,63 @@
+#ifndef MMSTATS_H
+#define MMSTATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The calling thread's kernel thread id.
+int64_t mmstats_gettid(void);
+
+/// How one value record is read (the layouts of docs/FORMAT.md section 5).
+enum {
+    MMSTATS_LAYOUT_WORD = 1,
+    MMSTATS_LAYOUT_DOUBLE_BUFFER = 2,
+    MMSTATS_LAYOUT_PAGE_FLIP = 3,
+};
+
+/// Results of the guarded readers.
+enum {
+    MMSTATS_READ_OK = 0,
+    /// The mapping faulted (the file was truncated under the reader).
+    MMSTATS_READ_FAULT = -1,
+    /// A record kept changing for longer than the retry budget.
+    MMSTATS_READ_BUSY = -2,
+};
+
+/// Where one record lives in the mapping and where its words go in the output.
+typedef struct mmstats_record_ref {
+    /// Layout 1: the record; layout 2: the seq word; layout 3: the copy on page 0.
+    uint64_t offset;
+    /// Layout 3: the copy on page 1; otherwise 0.
+    uint64_t alt_offset;
+    /// Index of the first output word.
+    uint64_t output_index;
+    /// Words in one copy of the record.
+    uint32_t words;
+    uint32_t layout;
+} mmstats_record_ref;
+
+_Static_assert(sizeof(mmstats_record_ref) == 32, "mmstats_record_ref is shared with Swift");
+
+/// Reads `count` records from the mapping at `base` into `output`, each by its layout's read
+/// protocol; all page-flip records together, from one published page. The caller has
+/// validated every offset against the mapping. A fault (SIGBUS) is caught and reported.
+/// On MMSTATS_READ_BUSY, `*busy_index` receives the index of the record that kept changing.
+int mmstats_read_records(const void *base, uint64_t flip_sequence_offset,
+                         const mmstats_record_ref *refs, size_t count, uint64_t *output,
+                         uint32_t max_retries, size_t *busy_index);
+
+/// Copies `words` words from `source` (in a mapping) with relaxed atomic loads, catching SIGBUS.
+int mmstats_copy_words(uint64_t *destination, const void *source, size_t words);
+
+/// Loads one word with acquire ordering, catching SIGBUS.
+int mmstats_load_acquire(const void *source, uint64_t *value);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

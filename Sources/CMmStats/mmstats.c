@@ -1,0 +1,152 @@
+#include "mmstats.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int64_t mmstats_gettid(void) { return (int64_t)syscall(SYS_gettid); }
+
+// SIGBUS guard. A reader maps files that other processes own; if one is truncated, a load
+// from the vanished pages raises SIGBUS. The guarded functions below run only C code between
+// sigsetjmp and the loads, so the handler can jump back into them and report a fault. Faults
+// outside a guard go to the handler that was installed before ours.
+
+static _Thread_local sigjmp_buf *mmstats_guard_jump;
+static struct sigaction mmstats_previous_bus;
+static pthread_once_t mmstats_guard_once = PTHREAD_ONCE_INIT;
+
+static void mmstats_bus_handler(int signal_number, siginfo_t *info, void *context) {
+    sigjmp_buf *jump = mmstats_guard_jump;
+    if (jump != NULL) {
+        mmstats_guard_jump = NULL;
+        siglongjmp(*jump, 1);
+    }
+    if (mmstats_previous_bus.sa_flags & SA_SIGINFO) {
+        if (mmstats_previous_bus.sa_sigaction != NULL) {
+            mmstats_previous_bus.sa_sigaction(signal_number, info, context);
+            return;
+        }
+    } else if (mmstats_previous_bus.sa_handler != SIG_DFL && mmstats_previous_bus.sa_handler != SIG_IGN) {
+        mmstats_previous_bus.sa_handler(signal_number);
+        return;
+    }
+    // Default action: restore it and return; the faulting load runs again and terminates.
+    signal(signal_number, SIG_DFL);
+}
+
+static void mmstats_install_guard(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = mmstats_bus_handler;
+    // SA_NODEFER: SIGBUS stays unblocked after we jump out of the handler.
+    action.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGBUS, &action, &mmstats_previous_bus);
+}
+
+#define MMSTATS_GUARD_BEGIN                                                                         \
+    pthread_once(&mmstats_guard_once, mmstats_install_guard);                                       \
+    sigjmp_buf jump;                                                                                \
+    if (sigsetjmp(jump, 0) != 0) {                                                                  \
+        return MMSTATS_READ_FAULT;                                                                  \
+    }                                                                                               \
+    mmstats_guard_jump = &jump;
+
+#define MMSTATS_GUARD_END mmstats_guard_jump = NULL;
+
+static inline const _Atomic uint64_t *word_at(const void *base, uint64_t offset) {
+    return (const _Atomic uint64_t *)((const char *)base + offset);
+}
+
+static inline void copy_relaxed(uint64_t *destination, const _Atomic uint64_t *source, uint32_t words) {
+    for (uint32_t i = 0; i < words; i++) {
+        destination[i] = atomic_load_explicit(&source[i], memory_order_relaxed);
+    }
+}
+
+int mmstats_read_records(const void *base, uint64_t flip_sequence_offset,
+                         const mmstats_record_ref *refs, size_t count, uint64_t *output,
+                         uint32_t max_retries, size_t *busy_index) {
+    MMSTATS_GUARD_BEGIN
+    int has_page_flip = 0;
+    for (size_t r = 0; r < count; r++) {
+        const mmstats_record_ref *ref = &refs[r];
+        uint64_t *out = output + ref->output_index;
+        switch (ref->layout) {
+        case MMSTATS_LAYOUT_WORD:
+            copy_relaxed(out, word_at(base, ref->offset), ref->words);
+            break;
+        case MMSTATS_LAYOUT_DOUBLE_BUFFER: {
+            const _Atomic uint64_t *seq = word_at(base, ref->offset);
+            uint32_t attempt = 0;
+            for (;;) {
+                uint64_t s1 = atomic_load_explicit(seq, memory_order_acquire);
+                copy_relaxed(out, seq + 1 + (s1 & 1) * ref->words, ref->words);
+                atomic_thread_fence(memory_order_acquire);
+                uint64_t s2 = atomic_load_explicit(seq, memory_order_relaxed);
+                if (s1 == s2) {
+                    break;
+                }
+                if (++attempt > max_retries) {
+                    MMSTATS_GUARD_END
+                    *busy_index = r;
+                    return MMSTATS_READ_BUSY;
+                }
+            }
+            break;
+        }
+        case MMSTATS_LAYOUT_PAGE_FLIP:
+            has_page_flip = 1;
+            break;
+        default:
+            break;
+        }
+    }
+    if (has_page_flip) {
+        const _Atomic uint64_t *flip = word_at(base, flip_sequence_offset);
+        uint32_t attempt = 0;
+        for (;;) {
+            uint64_t s1 = atomic_load_explicit(flip, memory_order_acquire);
+            for (size_t r = 0; r < count; r++) {
+                const mmstats_record_ref *ref = &refs[r];
+                if (ref->layout == MMSTATS_LAYOUT_PAGE_FLIP) {
+                    uint64_t offset = (s1 & 1) ? ref->alt_offset : ref->offset;
+                    copy_relaxed(output + ref->output_index, word_at(base, offset), ref->words);
+                }
+            }
+            atomic_thread_fence(memory_order_acquire);
+            uint64_t s2 = atomic_load_explicit(flip, memory_order_relaxed);
+            if (s1 == s2) {
+                break;
+            }
+            if (++attempt > max_retries) {
+                MMSTATS_GUARD_END
+                *busy_index = count;
+                return MMSTATS_READ_BUSY;
+            }
+        }
+    }
+    MMSTATS_GUARD_END
+    return MMSTATS_READ_OK;
+}
+
+int mmstats_copy_words(uint64_t *destination, const void *source, size_t words) {
+    MMSTATS_GUARD_BEGIN
+    const _Atomic uint64_t *from = (const _Atomic uint64_t *)source;
+    for (size_t i = 0; i < words; i++) {
+        destination[i] = atomic_load_explicit(&from[i], memory_order_relaxed);
+    }
+    MMSTATS_GUARD_END
+    return MMSTATS_READ_OK;
+}
+
+int mmstats_load_acquire(const void *source, uint64_t *value) {
+    MMSTATS_GUARD_BEGIN
+    *value = atomic_load_explicit((const _Atomic uint64_t *)source, memory_order_acquire);
+    MMSTATS_GUARD_END
+    return MMSTATS_READ_OK;
+}
