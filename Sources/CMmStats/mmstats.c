@@ -68,7 +68,11 @@ static inline void copy_relaxed(uint64_t *destination, const _Atomic uint64_t *s
     }
 }
 
-int mmstats_read_records(const void *base, uint64_t flip_sequence_offset,
+static inline uint64_t parity(uint64_t sequence, int swapped) {
+    return (swapped ? __builtin_bswap64(sequence) : sequence) & 1;
+}
+
+int mmstats_read_records(const void *base, uint64_t flip_sequence_offset, int swapped,
                          const mmstats_record_ref *refs, size_t count, uint64_t *output,
                          uint32_t max_retries, size_t *busy_index) {
     MMSTATS_GUARD_BEGIN
@@ -85,7 +89,7 @@ int mmstats_read_records(const void *base, uint64_t flip_sequence_offset,
             uint32_t attempt = 0;
             for (;;) {
                 uint64_t s1 = atomic_load_explicit(seq, memory_order_acquire);
-                copy_relaxed(out, seq + 1 + (s1 & 1) * ref->words, ref->words);
+                copy_relaxed(out, seq + 1 + parity(s1, swapped) * ref->words, ref->words);
                 atomic_thread_fence(memory_order_acquire);
                 uint64_t s2 = atomic_load_explicit(seq, memory_order_relaxed);
                 if (s1 == s2) {
@@ -114,7 +118,7 @@ int mmstats_read_records(const void *base, uint64_t flip_sequence_offset,
             for (size_t r = 0; r < count; r++) {
                 const mmstats_record_ref *ref = &refs[r];
                 if (ref->layout == MMSTATS_LAYOUT_PAGE_FLIP) {
-                    uint64_t offset = (s1 & 1) ? ref->alt_offset : ref->offset;
+                    uint64_t offset = parity(s1, swapped) ? ref->alt_offset : ref->offset;
                     copy_relaxed(output + ref->output_index, word_at(base, offset), ref->words);
                 }
             }

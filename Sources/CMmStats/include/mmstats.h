@@ -46,7 +46,8 @@ _Static_assert(sizeof(mmstats_record_ref) == 32, "mmstats_record_ref is shared w
 /// protocol; all page-flip records together, from one published page. The caller has
 /// validated every offset against the mapping. A fault (SIGBUS) is caught and reported.
 /// On MMSTATS_READ_BUSY, `*busy_index` receives the index of the record that kept changing.
-int mmstats_read_records(const void *base, uint64_t flip_sequence_offset,
+/// `swapped` is nonzero for files in the other byte order (sequence parity is then read swapped).
+int mmstats_read_records(const void *base, uint64_t flip_sequence_offset, int swapped,
                          const mmstats_record_ref *refs, size_t count, uint64_t *output,
                          uint32_t max_retries, size_t *busy_index);
 

@@ -1,0 +1,271 @@
+/// A key=value pair that distinguishes metrics of the same name (`code=200`).
+public struct Dimension: Equatable, Hashable, Sendable, CustomStringConvertible {
+    /// The key.
+    public let key: String
+    /// The value.
+    public let value: String
+
+    /// Creates a dimension.
+    public init(_ key: String, _ value: String) {
+        self.key = key
+        self.value = value
+    }
+
+    /// `key=value`.
+    public var description: String { "\(key)=\(value)" }
+}
+
+/// Which storage layout a record uses (docs/FORMAT.md §5).
+public struct LayoutID: RawRepresentable, Equatable, Hashable, Sendable, CustomStringConvertible {
+    /// The number stored in descriptors and the header.
+    public let rawValue: UInt16
+    /// Wraps a layout number.
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    /// One aligned word per slot, each consistent on its own.
+    public static let word = LayoutID(rawValue: 1)
+    /// A sequence-count latch over two copies: whole records, readers never wait.
+    public static let doubleBuffer = LayoutID(rawValue: 2)
+    /// Two pages published by one flip: every page-flip record of a file from one instant.
+    public static let pageFlip = LayoutID(rawValue: 3)
+
+    /// `word`, `double-buffer`, `page-flip`, or `layout-N`.
+    public var description: String {
+        switch self {
+        case .word: "word"
+        case .doubleBuffer: "double-buffer"
+        case .pageFlip: "page-flip"
+        default: "layout-\(rawValue)"
+        }
+    }
+}
+
+/// What a metric is: everything its metadata entry says.
+public struct MetricDescriptor: Equatable, Hashable, Sendable {
+    /// Dotted name, for example `index.response_time`.
+    public let name: String
+    /// Dimensions in the order they were given.
+    public let dimensions: [Dimension]
+    /// The metric kind's name (`counter`, `gauge`, …).
+    public let kind: String
+    /// The unit, possibly empty.
+    public let unit: String
+    /// A description for people, possibly empty.
+    public let help: String
+    /// The record's components.
+    public let signature: Signature
+    /// One name per component.
+    public let fieldNames: [String]
+    /// How the record is stored.
+    public let layout: LayoutID
+    /// Descriptor flags.
+    public let flags: UInt16
+    /// The record's offset (layout 2: its seq word; layout 3: its copy on page 0).
+    public let valueOffset: Int
+    /// Layout 3: the copy on page 1.
+    public let altOffset: Int
+    /// Position in the file's metadata, from 0.
+    public let metricID: Int
+
+    /// Creates a descriptor.
+    public init(
+        name: String, dimensions: [Dimension], kind: String, unit: String, help: String, signature: Signature,
+        fieldNames: [String], layout: LayoutID, flags: UInt16, valueOffset: Int, altOffset: Int, metricID: Int
+    ) {
+        self.name = name
+        self.dimensions = dimensions
+        self.kind = kind
+        self.unit = unit
+        self.help = help
+        self.signature = signature
+        self.fieldNames = fieldNames
+        self.layout = layout
+        self.flags = flags
+        self.valueOffset = valueOffset
+        self.altOffset = altOffset
+        self.metricID = metricID
+    }
+
+    /// `name{k=v,…}`, the way text output shows a metric.
+    public var displayName: String {
+        dimensions.isEmpty ? name : "\(name){\(dimensions.map(\.description).joined(separator: ","))}"
+    }
+
+    /// Whether this metric has exactly these dimensions (in any order).
+    public func matches(name: String, dimensions: [String: String]) -> Bool {
+        guard self.name == name, self.dimensions.count == dimensions.count else { return false }
+        return self.dimensions.allSatisfy { dimensions[$0.key] == $0.value }
+    }
+}
+
+// MARK: - Encoding
+
+extension MetricDescriptor {
+    static func encodedDimensions(_ dimensions: [Dimension]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for dimension in dimensions {
+            for text in [dimension.key, dimension.value] {
+                let utf8 = Array(text.utf8)
+                bytes.append(UInt8(truncatingIfNeeded: utf8.count))
+                bytes.append(UInt8(truncatingIfNeeded: utf8.count >> 8))
+                bytes.append(contentsOf: utf8)
+            }
+        }
+        return bytes
+    }
+
+    /// The descriptor's bytes, padded to a multiple of 8 (native byte order).
+    func encoded() -> [UInt8] {
+        let strings: [[UInt8]] = [
+            Array(kind.utf8), Array(name.utf8), Array(signature.description.utf8),
+            Array(fieldNames.joined(separator: ",").utf8), Array(unit.utf8), Array(help.utf8),
+            Self.encodedDimensions(dimensions),
+        ]
+        let total = (Format.descriptorFixedSize + strings.reduce(0) { $0 + $1.count }).aligned(to: 8)
+        var bytes = [UInt8](repeating: 0, count: total)
+        bytes.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: UInt32(total), toByteOffset: Format.Descriptor.entrySize, as: UInt32.self)
+            raw.storeBytes(of: layout.rawValue, toByteOffset: Format.Descriptor.layout, as: UInt16.self)
+            raw.storeBytes(of: flags, toByteOffset: Format.Descriptor.flags, as: UInt16.self)
+            raw.storeBytes(of: UInt64(valueOffset), toByteOffset: Format.Descriptor.valueOffset, as: UInt64.self)
+            raw.storeBytes(of: UInt64(altOffset), toByteOffset: Format.Descriptor.altOffset, as: UInt64.self)
+            raw.storeBytes(of: UInt32(signature.words), toByteOffset: Format.Descriptor.recordWords, as: UInt32.self)
+            raw.storeBytes(of: UInt32(metricID), toByteOffset: Format.Descriptor.metricID, as: UInt32.self)
+            for (i, string) in strings.enumerated().dropLast() {
+                raw.storeBytes(
+                    of: UInt16(string.count), toByteOffset: Format.Descriptor.kindLength + 2 * i, as: UInt16.self)
+            }
+            raw.storeBytes(
+                of: UInt32(strings[6].count), toByteOffset: Format.Descriptor.dimensionsLength, as: UInt32.self)
+        }
+        var cursor = Format.descriptorFixedSize
+        for string in strings {
+            bytes.replaceSubrange(cursor..<cursor + string.count, with: string)
+            cursor += string.count
+        }
+        return bytes
+    }
+}
+
+// MARK: - Decoding
+
+/// Little helpers for reading integers out of copied bytes in a file's byte order.
+struct ByteView {
+    let bytes: UnsafeRawBufferPointer
+    let swapped: Bool
+
+    func u16(_ offset: Int) -> UInt16 {
+        let v = bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
+        return swapped ? v.byteSwapped : v
+    }
+
+    func u32(_ offset: Int) -> UInt32 {
+        let v = bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+        return swapped ? v.byteSwapped : v
+    }
+
+    func u64(_ offset: Int) -> UInt64 {
+        let v = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+        return swapped ? v.byteSwapped : v
+    }
+}
+
+extension MetricDescriptor {
+    /// Parses one descriptor at `offset` in `view`, which holds `available` valid bytes from there.
+    /// Checks every length and string; the value offsets are checked by the caller.
+    static func decode(_ view: ByteView, at offset: Int, available: Int) throws(DescriptorError) -> (
+        MetricDescriptor, size: Int
+    ) {
+        guard available >= Format.descriptorFixedSize else {
+            throw DescriptorError("only \(available) bytes left for a \(Format.descriptorFixedSize)-byte descriptor")
+        }
+        let size = Int(view.u32(offset + Format.Descriptor.entrySize))
+        guard size >= Format.descriptorFixedSize, size % 8 == 0 else {
+            throw DescriptorError("entry size \(size) is not a multiple of 8 of at least 48")
+        }
+        guard size <= available else {
+            throw DescriptorError("entry size \(size) runs past the segment's used bytes (\(available) left)")
+        }
+        let layout = LayoutID(rawValue: view.u16(offset + Format.Descriptor.layout))
+        let flags = view.u16(offset + Format.Descriptor.flags)
+        let valueOffset = view.u64(offset + Format.Descriptor.valueOffset)
+        let altOffset = view.u64(offset + Format.Descriptor.altOffset)
+        let recordWords = Int(view.u32(offset + Format.Descriptor.recordWords))
+        let metricID = Int(view.u32(offset + Format.Descriptor.metricID))
+        var lengths: [Int] = (0..<6).map { Int(view.u16(offset + Format.Descriptor.kindLength + 2 * $0)) }
+        lengths.append(Int(view.u32(offset + Format.Descriptor.dimensionsLength)))
+        let stringBytes = lengths.reduce(0, +)
+        guard Format.descriptorFixedSize + stringBytes <= size else {
+            throw DescriptorError("its strings (\(stringBytes) bytes) run past its entry size \(size)")
+        }
+        var strings: [String] = []
+        var cursor = offset + Format.descriptorFixedSize
+        let labels = ["kind", "name", "signature", "fields", "unit", "description"]
+        for (i, length) in lengths.dropLast().enumerated() {
+            let slice = UnsafeRawBufferPointer(rebasing: view.bytes[cursor..<cursor + length])
+            guard let text = String(validating: slice, as: UTF8.self) else {
+                throw DescriptorError("its \(labels[i]) is not valid UTF-8")
+            }
+            strings.append(text)
+            cursor += length
+        }
+        let dimensions = try decodeDimensions(
+            UnsafeRawBufferPointer(rebasing: view.bytes[cursor..<cursor + lengths[6]]), swapped: view.swapped)
+        let signature: Signature
+        do {
+            signature = try Signature(strings[2])
+        } catch {
+            throw DescriptorError("signature '\(strings[2])': \(error)")
+        }
+        guard signature.words == recordWords else {
+            throw DescriptorError(
+                "record words \(recordWords) do not match signature '\(strings[2])' (\(signature.words) words)")
+        }
+        let fieldNames = strings[3].isEmpty ? [] : strings[3].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard fieldNames.count == signature.components.count else {
+            throw DescriptorError(
+                "\(fieldNames.count) field names for \(signature.components.count) components of '\(strings[2])'")
+        }
+        guard valueOffset <= UInt64(Int.max), altOffset <= UInt64(Int.max) else {
+            throw DescriptorError("value offset \(valueOffset) is impossible")
+        }
+        let descriptor = MetricDescriptor(
+            name: strings[1], dimensions: dimensions, kind: strings[0], unit: strings[4], help: strings[5],
+            signature: signature, fieldNames: fieldNames, layout: layout, flags: flags,
+            valueOffset: Int(valueOffset), altOffset: Int(altOffset), metricID: metricID)
+        return (descriptor, size)
+    }
+
+    private static func decodeDimensions(_ bytes: UnsafeRawBufferPointer, swapped: Bool) throws(DescriptorError)
+        -> [Dimension]
+    {
+        let view = ByteView(bytes: bytes, swapped: swapped)
+        var cursor = 0
+        var result: [Dimension] = []
+        func text(_ label: String) throws(DescriptorError) -> String {
+            guard cursor + 2 <= bytes.count else { throw DescriptorError("dimension \(label) length runs past the dimensions") }
+            let length = Int(view.u16(cursor))
+            cursor += 2
+            guard cursor + length <= bytes.count else {
+                throw DescriptorError("dimension \(label) (\(length) bytes) runs past the dimensions")
+            }
+            guard let string = String(validating: UnsafeRawBufferPointer(rebasing: bytes[cursor..<cursor + length]), as: UTF8.self) else {
+                throw DescriptorError("dimension \(label) is not valid UTF-8")
+            }
+            cursor += length
+            return string
+        }
+        while cursor < bytes.count {
+            let key = try text("key")
+            let value = try text("value")
+            result.append(Dimension(key, value))
+        }
+        return result
+    }
+}
+
+/// Why one descriptor is invalid (the reader adds the file and entry).
+struct DescriptorError: Error {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
+}

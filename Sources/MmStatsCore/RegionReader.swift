@@ -1,0 +1,126 @@
+import CMmStats
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// A read-only view of a mapped stats file, with bounds-checked, fault-guarded loads.
+///
+/// Every load checks its range against the mapping and runs under the SIGBUS guard, so a
+/// file truncated or rewritten under the reader produces an error, never a crash. Layout
+/// plugins read records through it.
+public struct RegionReader: @unchecked Sendable {
+    // @unchecked: the pointer is only read through the guarded C functions, and the mapping
+    // outlives every RegionReader (they are handed out inside `StatsReader` calls only).
+    let base: UnsafeRawPointer
+    /// Bytes mapped.
+    public let size: Int
+    /// The file's path, for errors.
+    public let path: String
+    /// Whether the file is in the other byte order.
+    public let swapped: Bool
+
+    /// Copies `count` words at `offset` with relaxed atomic loads.
+    public func words(at offset: Int, count: Int) throws(MmStatsError) -> [UInt64] {
+        try checkRange(offset, bytes: count * 8, what: "read")
+        var result = [UInt64](repeating: 0, count: count)
+        let status = result.withUnsafeMutableBufferPointer { buffer in
+            mmstats_copy_words(buffer.baseAddress, base + offset, count)
+        }
+        if Int(status) != MMSTATS_READ_OK { throw faulted() }
+        return result
+    }
+
+    /// Loads one word at `offset` with acquire ordering.
+    public func loadAcquiring(at offset: Int) throws(MmStatsError) -> UInt64 {
+        try checkRange(offset, bytes: 8, what: "read")
+        var value: UInt64 = 0
+        if Int(mmstats_load_acquire(base + offset, &value)) != MMSTATS_READ_OK { throw faulted() }
+        return value
+    }
+
+    /// Copies `count` bytes at `offset` (rounded out to whole words internally).
+    func bytes(at offset: Int, count: Int) throws(MmStatsError) -> [UInt8] {
+        guard count > 0 else { return [] }
+        let start = offset & ~7
+        let end = (offset + count).aligned(to: 8)
+        try checkRange(start, bytes: end - start, what: "read")
+        let words = try words(at: start, count: (end - start) / 8)
+        return words.withUnsafeBytes { Array($0[(offset - start)..<(offset - start + count)]) }
+    }
+
+    /// Reads one record of a built-in layout by its read protocol.
+    func readRecord(_ descriptor: MetricDescriptor) throws(MmStatsError) -> [UInt64] {
+        let plan = try RecordPlan(descriptor, mappedSize: size, headerSize: Format.headerSize, path: path)
+        var output = [UInt64](repeating: 0, count: descriptor.signature.words)
+        var reference = plan.reference(outputIndex: 0)
+        var busy = 0
+        let status = output.withUnsafeMutableBufferPointer { buffer in
+            mmstats_read_records(base, UInt64(Format.Header.flipSequence), swapped ? 1 : 0, &reference, 1, buffer.baseAddress, 100_000, &busy)
+        }
+        switch Int(status) {
+        case MMSTATS_READ_OK: return output
+        case MMSTATS_READ_BUSY:
+            throw MmStatsError(.busy, path: path, entry: descriptor.displayName, "the record kept changing while read")
+        default: throw faulted()
+        }
+    }
+
+    func checkRange(_ offset: Int, bytes: Int, what: String) throws(MmStatsError) {
+        guard offset >= 0, bytes >= 0, offset % 8 == 0, offset <= size - bytes else {
+            throw MmStatsError(
+                .corrupt, path: path, "\(what) of \(bytes) bytes at offset \(offset) is outside the \(size)-byte mapping")
+        }
+    }
+
+    func faulted() -> MmStatsError {
+        MmStatsError(.truncated, path: path, "the file shrank under the reader (\(size) bytes were mapped)")
+    }
+}
+
+/// A validated record location: where each copy lives, checked against the mapping.
+struct RecordPlan {
+    let layout: LayoutID
+    let offset: Int
+    let altOffset: Int
+    let words: Int
+
+    init(_ descriptor: MetricDescriptor, mappedSize: Int, headerSize: Int, path: String) throws(MmStatsError) {
+        let words = descriptor.signature.words
+        let entry = "metric \(descriptor.metricID) (\(descriptor.displayName))"
+        func check(_ offset: Int, _ bytes: Int, _ label: String) throws(MmStatsError) {
+            guard offset % 8 == 0 else {
+                throw MmStatsError(.corrupt, path: path, entry: entry, "\(label) offset \(offset) is not 8-byte aligned")
+            }
+            guard offset >= headerSize, offset <= mappedSize - bytes else {
+                throw MmStatsError(
+                    .corrupt, path: path, entry: entry,
+                    "\(label) of \(bytes) bytes at offset \(offset) lies outside the file (size \(mappedSize))")
+            }
+        }
+        switch descriptor.layout {
+        case .word:
+            try check(descriptor.valueOffset, words * 8, "value")
+        case .doubleBuffer:
+            try check(descriptor.valueOffset, (1 + 2 * words) * 8, "double-buffer record")
+        case .pageFlip:
+            try check(descriptor.valueOffset, words * 8, "page 0 value")
+            try check(descriptor.altOffset, words * 8, "page 1 value")
+        default:
+            throw MmStatsError(
+                .corrupt, path: path, entry: entry, "unknown layout \(descriptor.layout.rawValue)")
+        }
+        self.layout = descriptor.layout
+        self.offset = descriptor.valueOffset
+        self.altOffset = descriptor.altOffset
+        self.words = words
+    }
+
+    func reference(outputIndex: Int) -> mmstats_record_ref {
+        mmstats_record_ref(
+            offset: UInt64(offset), alt_offset: UInt64(altOffset), output_index: UInt64(outputIndex),
+            words: UInt32(words), layout: UInt32(layout.rawValue))
+    }
+}

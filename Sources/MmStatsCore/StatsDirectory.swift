@@ -1,0 +1,152 @@
+import CMmStats
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// Where stats files live and how their directories are opened safely.
+///
+/// ```swift
+/// let root = StatsDirectory.defaultRoot()   // $MMSTATS_PATH, else a per-user tmpfs directory
+/// ```
+public enum StatsDirectory {
+    /// `$MMSTATS_PATH`; else `$XDG_RUNTIME_DIR/mmstats`; else `/dev/shm/mmstats-UID` (tmpfs).
+    public static func defaultRoot() -> String {
+        if let path = environment("MMSTATS_PATH"), !path.isEmpty { return path }
+        if let runtime = environment("XDG_RUNTIME_DIR"), !runtime.isEmpty { return runtime + "/mmstats" }
+        return "/dev/shm/mmstats-\(getuid())"
+    }
+
+    static func environment(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        return String(cString: value)
+    }
+
+    /// Opens `root/components…` as a directory, creating missing parts with mode 0700 when
+    /// `create` is set, refusing symbolic links, and checking that each directory is owned by
+    /// this user and not writable by group or others. Returns the last directory's descriptor.
+    static func openDirectory(root: String, components: [String], create: Bool) throws(MmStatsError) -> Int32 {
+        if create { try makeRoot(root) }
+        var fd: Int32
+        switch Sys.open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) {
+        case .success(let opened): fd = opened
+        case .failure(let error):
+            if error == .loop || error.code == ENOTDIR {
+                throw MmStatsError(.unsafePath, path: root, "refusing the stats root: it is a symbolic link or not a directory")
+            }
+            throw .system(error, path: root, "cannot open the stats root")
+        }
+        var path = root
+        do throws(MmStatsError) {
+            try checkOwnership(fd, path: path)
+            for component in components {
+                try validateName(component, path: path)
+                path += "/" + component
+                if create {
+                    if case .failure(let error) = Sys.mkdirAt(fd, component, 0o700), error != .exists {
+                        throw MmStatsError.system(error, path: path, "cannot create the directory")
+                    }
+                }
+                let next: Int32
+                switch Sys.openAt(fd, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) {
+                case .success(let opened): next = opened
+                case .failure(let error):
+                    if error == .loop || error.code == ENOTDIR {
+                        throw MmStatsError(.unsafePath, path: path, "refusing a symbolic link or non-directory in the stats tree")
+                    }
+                    throw MmStatsError.system(error, path: path, "cannot open the directory")
+                }
+                Sys.close(fd)
+                fd = next
+                try checkOwnership(fd, path: path)
+            }
+        } catch {
+            Sys.close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// Creates the root (and missing parents) with mode 0700; an existing root is checked when opened.
+    private static func makeRoot(_ root: String) throws(MmStatsError) {
+        if case .success = Sys.lstat(root) { return }
+        var prefix = root.hasPrefix("/") ? "" : "."
+        for part in root.split(separator: "/") {
+            prefix += "/" + part
+            if case .failure(let error) = retryingMkdir(prefix), error != .exists {
+                throw MmStatsError.system(error, path: prefix, "cannot create the stats root")
+            }
+        }
+    }
+
+    private static func retryingMkdir(_ path: String) -> Result<Void, Errno> {
+        Sys.mkdirAt(AT_FDCWD, path, 0o700)
+    }
+
+    static func checkOwnership(_ fd: Int32, path: String) throws(MmStatsError) {
+        guard case .success(let info) = Sys.fstat(fd) else {
+            throw MmStatsError(.system, path: path, "cannot stat the directory")
+        }
+        if info.st_uid != getuid() {
+            throw MmStatsError(
+                .unsafePath, path: path, "the directory belongs to uid \(info.st_uid), not to this user (uid \(getuid()))")
+        }
+        if info.st_mode & 0o022 != 0 {
+            throw MmStatsError(
+                .unsafePath, path: path,
+                "the directory is writable by group or others (mode \(String(info.st_mode & 0o7777, radix: 8)))")
+        }
+    }
+
+    static func validateName(_ name: String, path: String) throws(MmStatsError) {
+        if name.isEmpty || name == "." || name == ".." || name.contains("/") || name.utf8.contains(0) {
+            throw MmStatsError(.invalidArgument, path: path, "'\(name)' is not a valid file or directory name")
+        }
+    }
+
+    /// Expands `{CMD}`, `{PID}`, `{TID}`, `{APP}` and `{MODEL}` in a file name template.
+    public static func expand(template: String, application: String, model: String, tid: Int64) -> String {
+        template
+            .replacing("{CMD}", with: ProcessIdentity.command)
+            .replacing("{PID}", with: String(getpid()))
+            .replacing("{TID}", with: String(tid))
+            .replacing("{APP}", with: application)
+            .replacing("{MODEL}", with: model)
+    }
+}
+
+/// Facts about this process that go into file headers.
+public enum ProcessIdentity {
+    /// The program name (`/proc/self/comm`).
+    public static let command: String = {
+        guard let bytes = Sys.readSmallFile("/proc/self/comm") else { return "unknown" }
+        let text = String(decoding: bytes, as: UTF8.self)
+        return text.hasSuffix("\n") ? String(text.dropLast()) : text
+    }()
+
+    /// This process's start time in clock ticks since boot.
+    public static let startTime: UInt64 = startTime(of: Int32(getpid())) ?? 0
+
+    /// The calling thread's kernel id.
+    public static var currentThreadID: Int64 { mmstats_gettid() }
+
+    /// Field 22 of `/proc/PID/stat`, or nil when the process does not exist.
+    public static func startTime(of pid: Int32) -> UInt64? {
+        guard pid > 0, let bytes = Sys.readSmallFile("/proc/\(pid)/stat") else { return nil }
+        // Field 2 is the command in parentheses and may contain anything; fields resume after the last ')'.
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " "))
+        // fields[0] is field 3 (state); field 22 is fields[19].
+        guard fields.count > 19 else { return nil }
+        return UInt64(String(decoding: fields[19], as: UTF8.self))
+    }
+
+    /// Nanoseconds since the UNIX epoch.
+    static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+}

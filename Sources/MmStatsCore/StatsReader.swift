@@ -1,0 +1,344 @@
+import CMmStats
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// Reads one stats file (v2, or legacy v1) without ever disturbing its writer.
+///
+/// The file is mapped read-only and stays mapped; metadata is parsed again only when the
+/// header's generation changes, so repeated snapshots cost one batched read of the values.
+/// Every offset is validated and every load is guarded: a corrupt, truncated or rewritten
+/// file produces an `MmStatsError`, never a crash.
+///
+/// ```swift
+/// let reader = try StatsReader(path: path)
+/// let snapshot = try reader.snapshot()
+/// print(snapshot.value("index.response_ok", dimensions: ["code": "200"]) ?? .uint(0))
+/// ```
+public final class StatsReader {
+    /// The file's path.
+    public let path: String
+    /// The format version: 1 or 2.
+    public let version: Int
+    private let fd: Int32
+    private var base: UnsafeRawPointer
+    private var mappedSize: Int
+    private var table: MetadataTable?
+    private var swapped = false
+    /// Retries of a seqlock read before giving up with `.busy`.
+    public var maximumRetries: UInt32 = 100_000
+
+    /// Opens and maps the file; does not follow a symbolic link.
+    public init(path: String) throws(MmStatsError) {
+        self.path = path
+        let fd: Int32
+        switch Sys.open(path, O_RDONLY | O_NOFOLLOW) {
+        case .success(let opened): fd = opened
+        case .failure(let error): throw .system(error, path: path, "cannot open")
+        }
+        do throws(MmStatsError) {
+            let (base, size) = try Self.map(fd, path: path)
+            self.base = base
+            self.mappedSize = size
+        } catch {
+            Sys.close(fd)
+            throw error
+        }
+        self.fd = fd
+        let region = RegionReader(base: base, size: mappedSize, path: path, swapped: false)
+        let first: UInt8
+        do throws(MmStatsError) {
+            first = try region.bytes(at: 0, count: 1)[0]
+        } catch {
+            Sys.munmap(UnsafeMutableRawPointer(mutating: base), mappedSize)
+            Sys.close(fd)
+            throw error
+        }
+        switch first {
+        case 1: version = 1
+        case 2: version = 2
+        default:
+            Sys.munmap(UnsafeMutableRawPointer(mutating: base), mappedSize)
+            Sys.close(fd)
+            throw MmStatsError(
+                .unsupportedVersion, path: path, "not an mmstats file (version byte \(first); this reader reads 1 and 2)")
+        }
+    }
+
+    deinit {
+        Sys.munmap(UnsafeMutableRawPointer(mutating: base), mappedSize)
+        Sys.close(fd)
+    }
+
+    private static func map(_ fd: Int32, path: String) throws(MmStatsError) -> (UnsafeRawPointer, Int) {
+        guard case .success(let info) = Sys.fstat(fd) else {
+            throw MmStatsError(.system, path: path, "cannot stat")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw MmStatsError(.corrupt, path: path, "not a regular file")
+        }
+        let size = Int(info.st_size)
+        guard size >= 8 else {
+            throw MmStatsError(.corrupt, path: path, "the file is \(size) bytes, too small to be a stats file")
+        }
+        switch Sys.mmap(length: size, protection: PROT_READ, flags: MAP_SHARED, fd: fd) {
+        case .success(let pointer): return (UnsafeRawPointer(pointer), size)
+        case .failure(let error): throw .system(error, path: path, "cannot map")
+        }
+    }
+
+    private func remap() throws(MmStatsError) {
+        let (newBase, newSize) = try Self.map(fd, path: path)
+        Sys.munmap(UnsafeMutableRawPointer(mutating: base), mappedSize)
+        base = newBase
+        mappedSize = newSize
+        table = nil
+    }
+
+    var region: RegionReader { RegionReader(base: base, size: mappedSize, path: path, swapped: swapped) }
+
+    /// The metrics' descriptors as of the last snapshot (or now, if none was taken).
+    public var descriptors: [MetricDescriptor] {
+        get throws(MmStatsError) { try snapshot().metrics.map(\.descriptor) }
+    }
+
+    /// Reads every metric's current value: one consistent record per metric, and all
+    /// page-flip metrics of the file from one published instant.
+    public func snapshot() throws(MmStatsError) -> Snapshot {
+        if version == 1 { return try V1File.snapshot(region, path: path) }
+        do throws(MmStatsError) {
+            return try snapshotV2()
+        } catch where error.code == .truncated {
+            // The file may have been replaced or shrunk: map it again once and retry.
+            try remap()
+            return try snapshotV2()
+        }
+    }
+
+    private func snapshotV2() throws(MmStatsError) -> Snapshot {
+        let table = try currentTable()
+        var words = [UInt64](repeating: 0, count: table.totalWords)
+        var busy = 0
+        let status = words.withUnsafeMutableBufferPointer { buffer in
+            table.references.withUnsafeBufferPointer { references in
+                mmstats_read_records(
+                    base, UInt64(Format.Header.flipSequence), swapped ? 1 : 0, references.baseAddress,
+                    references.count, buffer.baseAddress, maximumRetries, &busy)
+            }
+        }
+        switch Int(status) {
+        case MMSTATS_READ_OK: break
+        case MMSTATS_READ_BUSY:
+            let entry = busy < table.referenced.count ? table.descriptors[table.referenced[busy]].displayName : "page flip"
+            throw MmStatsError(.busy, path: path, entry: entry, "the record kept changing while read")
+        default:
+            self.table = nil
+            throw region.faulted()
+        }
+        let header = try readHeader()
+        return Snapshot(path: path, version: 2, generation: table.generation, writer: header.identity, table: table, words: words)
+    }
+
+    // MARK: Header and metadata
+
+    struct Header {
+        var swapped: Bool
+        var headerSize: Int
+        var generation: UInt64
+        var fileSize: Int
+        var firstSegment: Int
+        var identity: WriterIdentity
+    }
+
+    func readHeader() throws(MmStatsError) -> Header {
+        guard mappedSize >= Format.headerSize else {
+            throw MmStatsError(
+                .corrupt, path: path, "the file is \(mappedSize) bytes, smaller than the \(Format.headerSize)-byte header")
+        }
+        let bytes = try region.bytes(at: 0, count: Format.headerSize)
+        guard bytes[0] == Format.version else {
+            throw MmStatsError(.unsupportedVersion, path: path, "version byte \(bytes[0]), expected 2")
+        }
+        guard Array(bytes[1..<8]) == Format.magic else {
+            throw MmStatsError(.corrupt, path: path, "bad magic (expected MMSTATS after the version byte)")
+        }
+        let parsed = bytes.withUnsafeBytes { raw -> Result<Header, MmStatsError> in
+            let native = raw.loadUnaligned(fromByteOffset: Format.Header.byteOrderMark, as: UInt32.self)
+            let swapped: Bool
+            if native == Format.byteOrderMark {
+                swapped = false
+            } else if native == Format.byteOrderMark.byteSwapped {
+                swapped = true
+            } else {
+                return .failure(MmStatsError(.corrupt, path: path, "bad byte order mark 0x\(String(native, radix: 16))"))
+            }
+            let view = ByteView(bytes: raw, swapped: swapped)
+            let headerSize = Int(view.u16(Format.Header.headerSize))
+            guard headerSize >= Format.headerSize, headerSize <= mappedSize else {
+                return .failure(
+                    MmStatsError(
+                        .corrupt, path: path, "header size \(headerSize) is not between 256 and the file size \(mappedSize)"))
+            }
+            func name(_ offset: Int) -> String {
+                let field = raw[offset..<offset + Format.Header.nameCapacity]
+                let end = field.firstIndex(of: 0) ?? field.endIndex
+                return String(decoding: raw[offset..<end], as: UTF8.self)
+            }
+            let fileSize = view.u64(Format.Header.fileSize)
+            let firstSegment = view.u64(Format.Header.firstSegment)
+            let identity = WriterIdentity(
+                pid: Int32(truncatingIfNeeded: view.u64(Format.Header.pid)),
+                tid: Int64(bitPattern: view.u64(Format.Header.tid)),
+                startTime: view.u64(Format.Header.startTime), application: name(Format.Header.application),
+                model: name(Format.Header.model), created: view.u64(Format.Header.created),
+                lastUpdate: view.u64(Format.Header.lastUpdate),
+                closed: view.u32(Format.Header.flags) & Format.closedFlag != 0)
+            return .success(
+                Header(
+                    swapped: swapped, headerSize: headerSize, generation: view.u64(Format.Header.generation),
+                    fileSize: fileSize > UInt64(Int.max) ? Int.max : Int(fileSize),
+                    firstSegment: firstSegment > UInt64(Int.max) ? Int.max : Int(firstSegment), identity: identity))
+        }
+        return try parsed.get()
+    }
+
+    private func currentTable() throws(MmStatsError) -> MetadataTable {
+        var attempt = 0
+        while true {
+            var header = try readHeader()
+            swapped = header.swapped
+            // Acquire the generation before the metadata it covers.
+            let generationWord = try region.loadAcquiring(at: Format.Header.generation)
+            header.generation = header.swapped ? generationWord.byteSwapped : generationWord
+            if let table, table.generation == header.generation { return table }
+            if header.fileSize > mappedSize {
+                try remap()
+                header.fileSize = min(header.fileSize, mappedSize)
+            }
+            do throws(MmStatsError) {
+                let table = try MetadataTable(parsing: region, header: header)
+                self.table = table
+                return table
+            } catch where error.code == .corrupt && attempt < 2 {
+                // A writer that grew the file after we mapped it: map again and parse again.
+                attempt += 1
+                guard try readHeader().fileSize > mappedSize else { throw error }
+                try remap()
+            }
+        }
+    }
+}
+
+/// Descriptors of one generation of a file, with the validated plan to read their values.
+final class MetadataTable: Sendable {
+    let generation: UInt64
+    let swapped: Bool
+    let descriptors: [MetricDescriptor]
+    /// Per descriptor: the index of its first output word, or nil with `errors` set.
+    let outputIndex: [Int?]
+    let errors: [String?]
+    let references: [mmstats_record_ref]
+    /// For each reference, its descriptor's index.
+    let referenced: [Int]
+    let totalWords: Int
+
+    init(parsing region: RegionReader, header: StatsReader.Header) throws(MmStatsError) {
+        let path = region.path
+        var descriptors: [MetricDescriptor] = []
+        var segment = header.firstSegment
+        var segmentIndex = 0
+        while segment != 0 {
+            let where_ = "metadata segment \(segmentIndex) at offset \(segment)"
+            guard segment % 8 == 0, segment >= header.headerSize,
+                segment <= region.size - Format.segmentHeaderSize
+            else {
+                throw MmStatsError(
+                    .corrupt, path: path, entry: where_,
+                    "lies outside the file or is misaligned (file size \(region.size))")
+            }
+            let fixed = try region.bytes(at: segment, count: Format.segmentHeaderSize)
+            guard Array(fixed[0..<4]) == Format.segmentMagic else {
+                throw MmStatsError(.corrupt, path: path, entry: where_, "bad segment magic")
+            }
+            let (capacity, next) = fixed.withUnsafeBytes { raw in
+                let view = ByteView(bytes: raw, swapped: header.swapped)
+                return (view.u64(Format.Segment.capacity), view.u64(Format.Segment.next))
+            }
+            let usedWord = try region.loadAcquiring(at: segment + Format.Segment.used)
+            let used = header.swapped ? usedWord.byteSwapped : usedWord
+            let start = segment + Format.segmentHeaderSize
+            guard capacity <= UInt64(region.size - start) else {
+                throw MmStatsError(
+                    .corrupt, path: path, entry: where_,
+                    "capacity \(capacity) runs past the end of the file (size \(region.size))")
+            }
+            guard used <= capacity, used % 8 == 0 else {
+                throw MmStatsError(
+                    .corrupt, path: path, entry: where_, "used bytes \(used) exceed capacity \(capacity) or are misaligned")
+            }
+            let entries = try region.bytes(at: start, count: Int(used))
+            let parsed = entries.withUnsafeBytes { raw -> Result<[MetricDescriptor], MmStatsError> in
+                let view = ByteView(bytes: raw, swapped: header.swapped)
+                var cursor = 0
+                var found: [MetricDescriptor] = []
+                while cursor < raw.count {
+                    do throws(DescriptorError) {
+                        let (descriptor, size) = try MetricDescriptor.decode(view, at: cursor, available: raw.count - cursor)
+                        found.append(descriptor)
+                        cursor += size
+                    } catch {
+                        return .failure(
+                            MmStatsError(
+                                .corrupt, path: path,
+                                entry: "metadata entry \(descriptors.count + found.count) (offset \(start + cursor))",
+                                error.reason))
+                    }
+                }
+                return .success(found)
+            }
+            descriptors += try parsed.get()
+            // Re-read `next` with acquire ordering after `used` (it is published last).
+            let nextWord = try region.loadAcquiring(at: segment + Format.Segment.next)
+            let nextOffset = header.swapped ? nextWord.byteSwapped : nextWord
+            _ = next
+            guard nextOffset == 0 || nextOffset > UInt64(segment) else {
+                throw MmStatsError(
+                    .corrupt, path: path, entry: where_, "next segment \(nextOffset) does not come after this one (a loop)")
+            }
+            segment = nextOffset > UInt64(Int.max) ? Int.max : Int(nextOffset)
+            segmentIndex += 1
+        }
+        var outputIndex: [Int?] = []
+        var errors: [String?] = []
+        var references: [mmstats_record_ref] = []
+        var referenced: [Int] = []
+        var total = 0
+        for (index, descriptor) in descriptors.enumerated() {
+            guard [LayoutID.word, .doubleBuffer, .pageFlip].contains(descriptor.layout) else {
+                // An unknown layout makes this metric unreadable, not the file.
+                outputIndex.append(nil)
+                errors.append("unknown layout \(descriptor.layout.rawValue)")
+                continue
+            }
+            let plan = try RecordPlan(descriptor, mappedSize: region.size, headerSize: header.headerSize, path: path)
+            references.append(plan.reference(outputIndex: total))
+            referenced.append(index)
+            outputIndex.append(total)
+            errors.append(nil)
+            total += plan.words
+        }
+        self.generation = header.generation
+        self.swapped = header.swapped
+        self.descriptors = descriptors
+        self.outputIndex = outputIndex
+        self.errors = errors
+        self.references = references
+        self.referenced = referenced
+        self.totalWords = total
+    }
+}
+
+extension mmstats_record_ref: @unchecked @retroactive Sendable {}

@@ -1,0 +1,111 @@
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// The writer's mapping of its file: all raw pointers of the write side live here.
+///
+/// The whole maximum size is mapped once, so growing the file (`ftruncate` + `fallocate`)
+/// never moves the mapping and handles keep valid pointers. Pages past the file's current
+/// size are never touched.
+final class WritableRegion {
+    let path: String
+    let fd: Int32
+    let base: UnsafeMutableRawPointer
+    let capacity: Int
+    private(set) var size: Int
+
+    init(path: String, fd: Int32, initialSize: Int, capacity: Int) throws(MmStatsError) {
+        self.path = path
+        self.fd = fd
+        self.capacity = capacity
+        self.size = 0
+        switch Sys.mmap(length: capacity, protection: PROT_READ | PROT_WRITE, flags: MAP_SHARED, fd: fd) {
+        case .success(let pointer): base = pointer
+        case .failure(let error): throw .system(error, path: path, "cannot map the file")
+        }
+        do {
+            try grow(to: initialSize)
+        } catch {
+            Sys.munmap(base, capacity)
+            throw error
+        }
+    }
+
+    deinit {
+        Sys.munmap(base, capacity)
+        Sys.close(fd)
+    }
+
+    /// Extends the file to at least `minimum` bytes (page multiple), reserving the space.
+    func grow(to minimum: Int) throws(MmStatsError) {
+        guard minimum > size else { return }
+        guard minimum <= capacity else {
+            throw MmStatsError(
+                .full, path: path, "the file needs \(minimum) bytes but its maximum size is \(capacity) bytes")
+        }
+        let target = min(max(minimum, size * 2).aligned(to: Format.pageSize), capacity)
+        if case .failure(let error) = Sys.ftruncate(fd, target) {
+            throw .system(error, path: path, "cannot grow the file to \(target) bytes")
+        }
+        if case .failure(let error) = Sys.fallocate(fd, offset: size, length: target - size) {
+            _ = Sys.ftruncate(fd, size)
+            throw .system(error, path: path, "cannot reserve \(target - size) bytes to grow the file to \(target)")
+        }
+        size = target
+        if target >= Format.headerSize {
+            word(at: Format.Header.fileSize).pointee.store(UInt64(target), ordering: .releasing)
+        }
+    }
+
+    @inline(__always)
+    func word(at offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (base + offset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    /// Plain-stores bytes that no reader can see yet (before they are published).
+    func write(_ bytes: [UInt8], at offset: Int) {
+        precondition(offset >= 0 && offset + bytes.count <= size, "write past the end of the region")
+        bytes.withUnsafeBytes { (base + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    }
+
+    func store32(_ value: UInt32, at offset: Int) {
+        (base + offset).assumingMemoryBound(to: Atomic<UInt32>.self).pointee.store(value, ordering: .releasing)
+    }
+
+    func load32(at offset: Int) -> UInt32 {
+        (base + offset).assumingMemoryBound(to: Atomic<UInt32>.self).pointee.load(ordering: .relaxed)
+    }
+}
+
+/// Private memory (never shared) in stable, zeroed blocks: shadows of records for the writer.
+final class PrivateArena {
+    private var blocks: [(pointer: UnsafeMutableRawPointer, size: Int)] = []
+    private var current: UnsafeMutableRawPointer?
+    private var used = 0
+    private var capacity = 0
+
+    deinit {
+        for block in blocks { block.pointer.deallocate() }
+    }
+
+    /// Zeroed words that stay where they are for the arena's lifetime.
+    func allocate(words: Int, alignment: Int = 8) -> UnsafeMutablePointer<UInt64> {
+        let bytes = max(words, 1) * 8
+        var offset = used.aligned(to: alignment)
+        if current == nil || offset + bytes > capacity {
+            let size = max(bytes, 16 * 1024)
+            let block = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+            block.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+            blocks.append((block, size))
+            current = block
+            capacity = size
+            offset = 0
+        }
+        used = offset + bytes
+        return (current! + offset).bindMemory(to: UInt64.self, capacity: max(words, 1))
+    }
+}

@@ -1,0 +1,38 @@
+/// How a writer names, places and lays out its file.
+///
+/// ```swift
+/// var options = WriterOptions(application: "web", model: "HTTPStats")
+/// options.layout = .pageFlip
+/// let stats = try StatsWriter(options)
+/// ```
+public struct WriterOptions: Sendable {
+    /// The stats root; nil means `StatsDirectory.defaultRoot()`.
+    public var root: String?
+    /// The application directory under the root (default: the program name).
+    public var application: String
+    /// The model directory under the application (one per stats type or library).
+    public var model: String
+    /// The file name; may use `{CMD}`, `{PID}`, `{TID}`, `{APP}`, `{MODEL}`.
+    public var fileNameTemplate: String
+    /// The file's layout: `.word` (scalars in words, struct records in double buffers) or
+    /// `.pageFlip` (every record on two pages, published together by `publish()`).
+    public var layout: LayoutID
+    /// Create the file 0640 instead of 0600.
+    public var groupReadable: Bool
+    /// The most the file may grow to; this much address space is reserved up front.
+    public var maximumSize: Int
+    /// Remove the file when the writer closes.
+    public var removeOnClose: Bool
+
+    /// Options with defaults for everything but the names.
+    public init(application: String = ProcessIdentity.command, model: String = "Stats") {
+        self.root = nil
+        self.application = application
+        self.model = model
+        self.fileNameTemplate = "{PID}-{TID}.mmstats"
+        self.layout = .word
+        self.groupReadable = false
+        self.maximumSize = 64 << 20
+        self.removeOnClose = true
+    }
+}

@@ -1,0 +1,962 @@
+#!/usr/bin/env python3
+"""Read mmstats statistics files: format v2 (docs/FORMAT.md) and legacy v1.
+
+Standard library only, Python 3.9+. Usable as a module::
+
+    from mmstats_reader import read_file, slurp, MmstatsError
+    info = read_file("/dev/shm/mmstats-1000/web/Stats/123-456.mmstats")
+    files, errors = slurp(["/dev/shm/mmstats-1000"])
+
+and as a command::
+
+    python3 mmstats_reader.py [--json] PATH...
+
+The per-file objects are the ones described in docs/SLURP-JSON.md. Every file
+is untrusted input: every offset and length is checked (FORMAT.md §6,
+"Validation") and any problem is reported as an ``MmstatsError`` naming the
+file, the entry and the numbers involved.
+
+Files are mapped read-only. Each value word is fetched with one aligned 8-byte
+load through a ``memoryview`` cast to ``"Q"``, which is the closest Python gets
+to FORMAT.md's relaxed atomic loads; Python has no fences, so on weakly ordered
+CPUs (AArch64) the acquire orderings of §5 are not guaranteed. Python cannot
+survive ``SIGBUS`` either: if a file is truncated *while* it is being read the
+process dies (the size is checked with ``fstat`` just before mapping).
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import math
+import mmap
+import os
+import stat
+import struct
+import sys
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+__all__ = ["MmstatsError", "read_file", "slurp", "format_text", "writer_state", "main"]
+
+# --- constants from docs/FORMAT.md -------------------------------------------
+
+HEADER_SIZE_MIN = 256
+MAGIC = b"MMSTATS"
+SEGMENT_MAGIC = b"MSEG"
+SEGMENT_HEADER_SIZE = 32
+DESCRIPTOR_FIXED_SIZE = 48
+BOM_LITTLE = b"\x0d\x0c\x0b\x0a"
+BOM_BIG = b"\x0a\x0b\x0c\x0d"
+HEADER_FLAG_CLOSED = 1
+
+# Header offsets of the fields this reader uses.
+OFF_HEADER_SIZE = 12
+OFF_GENERATION = 24
+OFF_FILE_SIZE = 32
+OFF_FIRST_SEGMENT = 40
+OFF_FLIP_SEQUENCE = 56
+
+LAYOUT_WORD = 1
+LAYOUT_DOUBLE_BUFFER = 2
+LAYOUT_PAGE_FLIP = 3
+LAYOUT_NAMES = {
+    LAYOUT_WORD: "word",
+    LAYOUT_DOUBLE_BUFFER: "double-buffer",
+    LAYOUT_PAGE_FLIP: "page-flip",
+}
+
+# Signature letters (FORMAT.md §4.1): bit widths of the integer letters.
+UNSIGNED_BITS = {"Q": 64, "I": 32, "H": 16, "B": 8}
+SIGNED_BITS = {"q": 64, "i": 32, "h": 16, "b": 8}
+KNOWN_LETTERS = frozenset("QqIiHhBb?fds")
+
+# Byte sizes of the v1 types (values are packed, little-endian).
+V1_SIZES = {"Q": 8, "q": 8, "I": 4, "i": 4, "H": 2, "h": 2, "B": 1, "b": 1,
+            "?": 1, "f": 4, "d": 8}
+
+#: How many times a layout 2 / layout 3 read is retried before giving up.
+MAX_RETRIES = 1000
+
+# A count longer than this cannot match any u32 `record words` value; the
+# limit also keeps int() away from Python's huge-integer conversion limit.
+MAX_COUNT_DIGITS = 12
+
+
+# --- errors ------------------------------------------------------------------
+
+class MmstatsError(Exception):
+    """A file that cannot be read at all: ``str(err)`` is ``"PATH: reason"``."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class _Invalid(Exception):
+    """Internal: the file is invalid; ``read_file`` adds the path."""
+
+
+class _Unreadable(Exception):
+    """Internal: one metric cannot be read; the rest of the file can."""
+
+
+# --- mapping -----------------------------------------------------------------
+
+class _MappedFile:
+    """A read-only memory mapping of one file with bounds-checked accessors.
+
+    ``order`` ("<" or ">") is the file's byte order once it is known; word
+    loads return integers in that order.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.order = "<"
+        self._swap = False
+        self._mm: Optional[mmap.mmap] = None
+        self._words: Optional[memoryview] = None
+        self.size = 0
+        self._fd = self._open(path)
+        try:
+            self._map()
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _open(path: str) -> int:
+        """Open ``path`` read-only without following a final symbolic link."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        flags |= getattr(os, "O_NONBLOCK", 0)  # never block on a FIFO
+        try:
+            return os.open(path, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _Invalid("is a symbolic link; refusing to follow it") from None
+            raise _Invalid(exc.strerror or str(exc)) from None
+
+    def _map(self) -> None:
+        """(Re)map the whole file at its current size."""
+        self._unmap()
+        st = os.fstat(self._fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _Invalid("not a regular file")
+        self.size = st.st_size
+        if self.size == 0:
+            return
+        self._mm = mmap.mmap(self._fd, self.size, prot=mmap.PROT_READ)
+        self._words = memoryview(self._mm)[: self.size // 8 * 8].cast("Q")
+
+    def remap_if_grown(self, wanted: int) -> None:
+        """Map the file again if the writer says it is larger than our mapping."""
+        if wanted > self.size:
+            self._map()
+
+    def set_byte_order(self, order: str) -> None:
+        """Use ``order`` ("<" or ">") for all further integer reads."""
+        self.order = order
+        native = "<" if sys.byteorder == "little" else ">"
+        self._swap = order != native
+
+    def _unmap(self) -> None:
+        if self._words is not None:
+            self._words.release()
+            self._words = None
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+
+    def close(self) -> None:
+        """Unmap and close the file descriptor."""
+        self._unmap()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> "_MappedFile":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def check_range(self, offset: int, length: int, what: str) -> None:
+        """Raise ``_Invalid`` unless ``offset .. offset+length`` is in the file."""
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise _Invalid(f"{what}: bytes {offset}..{offset + length} "
+                           f"lie outside the file ({self.size} bytes)")
+
+    def read_bytes(self, offset: int, length: int, what: str) -> bytes:
+        """Copy ``length`` bytes at ``offset`` (plain, non-atomic read)."""
+        self.check_range(offset, length, what)
+        assert self._mm is not None or length == 0
+        return self._mm[offset:offset + length] if length else b""
+
+    def unpack(self, fmt: str, offset: int, what: str) -> tuple:
+        """``struct.unpack`` ``fmt`` (without byte order) at ``offset``."""
+        full = self.order + fmt
+        self.check_range(offset, struct.calcsize(full), what)
+        return struct.unpack_from(full, self._mm, offset)  # type: ignore[arg-type]
+
+    def load(self, offset: int) -> int:
+        """One aligned 8-byte load at ``offset``; the raw word in host order.
+
+        The caller has validated that ``offset`` is 8-aligned and in the file.
+        """
+        assert self._words is not None
+        return self._words[offset >> 3]
+
+    def to_file_order(self, raw: int) -> int:
+        """Convert a raw (host order) word to its value in the file's order."""
+        if self._swap:
+            return int.from_bytes(raw.to_bytes(8, "little"), "big")
+        return raw
+
+    def word(self, offset: int, what: str) -> int:
+        """Atomic load of the u64 word at ``offset``, in file byte order."""
+        if offset % 8:
+            raise _Invalid(f"{what}: offset {offset} is not 8-aligned")
+        self.check_range(offset, 8, what)
+        return self.to_file_order(self.load(offset))
+
+
+# --- signatures --------------------------------------------------------------
+
+class Component:
+    """One component of a record: a signature letter and, for ``s``, its length."""
+
+    __slots__ = ("letter", "length")
+
+    def __init__(self, letter: str, length: int = 0) -> None:
+        self.letter = letter
+        self.length = length
+
+    @property
+    def slots(self) -> int:
+        """Words this component occupies."""
+        return (self.length + 7) // 8 if self.letter == "s" else 1
+
+
+class Signature:
+    """A parsed signature: items ``(count, letter)`` with ``count`` None if absent."""
+
+    def __init__(self, items: List[Tuple[Optional[int], str]]) -> None:
+        self.items = items
+        unknown = [letter for _, letter in items if letter not in KNOWN_LETTERS]
+        #: the first letter this reader does not know, if any (FORMAT.md §9)
+        self.unknown_letter: Optional[str] = unknown[0] if unknown else None
+
+    def slot_count(self) -> int:
+        """Words of one record copy (only meaningful without unknown letters)."""
+        total = 0
+        for count, letter in self.items:
+            n = 1 if count is None else count
+            total += (n + 7) // 8 if letter == "s" else n
+        return total
+
+    def component_count(self) -> int:
+        """Number of components (only meaningful without unknown letters)."""
+        return sum(1 if letter == "s" or count is None else count
+                   for count, letter in self.items)
+
+    def components(self) -> List[Component]:
+        """Expand the items; call only after the counts have been validated."""
+        out: List[Component] = []
+        for count, letter in self.items:
+            n = 1 if count is None else count
+            if letter == "s":
+                out.append(Component("s", n))
+            else:
+                out.extend(Component(letter) for _ in range(n))
+        return out
+
+
+def parse_signature(text: str) -> Signature:
+    """Parse ``[count]letter`` items (FORMAT.md §4.1); raise ``ValueError`` if malformed.
+
+    Any printable, non-digit ASCII character is accepted as a letter so that a
+    letter added by a later minor version makes only its metric unreadable.
+    """
+    if not text:
+        raise ValueError("empty signature")
+    items: List[Tuple[Optional[int], str]] = []
+    i = 0
+    while i < len(text):
+        start = i
+        while i < len(text) and text[i].isdigit() and text[i].isascii():
+            i += 1
+        digits = text[start:i]
+        if i == len(text):
+            raise ValueError(f"count {digits!r} at the end of signature {text!r} has no letter")
+        letter = text[i]
+        i += 1
+        if not (letter.isascii() and letter.isprintable()) or letter.isspace():
+            raise ValueError(f"invalid character {letter!r} in signature {text!r}")
+        count: Optional[int] = None
+        if digits:
+            if len(digits) > MAX_COUNT_DIGITS:
+                raise ValueError(f"count {digits} in signature {text!r} is too large")
+            count = int(digits)
+            if count == 0:
+                raise ValueError(f"count 0 in signature {text!r}")
+        items.append((count, letter))
+    return Signature(items)
+
+
+# --- values ------------------------------------------------------------------
+
+def _float_from_bits(bits: int, width: int) -> float:
+    """IEEE 754 binary32 (width 32) or binary64 (width 64) from its bit pattern."""
+    if width == 32:
+        return struct.unpack("<f", bits.to_bytes(4, "little"))[0]
+    return struct.unpack("<d", bits.to_bytes(8, "little"))[0]
+
+
+def _decode_word(letter: str, w: int):
+    """Decode one non-string slot ``w`` (a u64 in file order) per FORMAT.md §4.1.
+
+    Narrow integer letters use the low bits of the slot only (a conforming
+    writer leaves the rest zero- or sign-extended).
+    """
+    if letter in UNSIGNED_BITS:
+        return w & ((1 << UNSIGNED_BITS[letter]) - 1)
+    if letter in SIGNED_BITS:
+        bits = SIGNED_BITS[letter]
+        v = w & ((1 << bits) - 1)
+        return v - (1 << bits) if v >> (bits - 1) else v
+    if letter == "?":
+        return w != 0
+    if letter == "d":
+        return _float_from_bits(w, 64)
+    if letter == "f":
+        return _float_from_bits(w & 0xFFFFFFFF, 32)
+    raise _Unreadable(f"unknown signature letter {letter!r}")
+
+
+def _decode_string(data: bytes) -> str:
+    """The bytes before the first NUL, as UTF-8 (invalid bytes become U+FFFD)."""
+    return data.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def json_value(value):
+    """Map non-finite floats to the strings "nan", "inf" and "-inf"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        if math.isnan(value):
+            return "nan"
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+# --- v2 header ----------------------------------------------------------------
+
+class _Header:
+    """The v2 header fields a reader needs."""
+
+    def __init__(self, mf: _MappedFile) -> None:
+        order = mf.read_bytes(8, 4, "header byte order mark")
+        if order == BOM_LITTLE:
+            mf.set_byte_order("<")
+        elif order == BOM_BIG:
+            mf.set_byte_order(">")
+        else:
+            raise _Invalid(f"bad byte order mark {order.hex(' ')} "
+                           f"(expected 0d 0c 0b 0a or 0a 0b 0c 0d)")
+        self.header_size, self.minor_version = mf.unpack("HH", OFF_HEADER_SIZE, "header")
+        if self.header_size < HEADER_SIZE_MIN:
+            raise _Invalid(f"header size {self.header_size} is less than {HEADER_SIZE_MIN}")
+        if self.header_size > mf.size:
+            raise _Invalid(f"header size {self.header_size} exceeds the file size {mf.size}")
+        # Reader protocol (FORMAT.md §6): generation first, then file size.
+        self.generation = mf.word(OFF_GENERATION, "header generation")
+        self.file_size = mf.word(OFF_FILE_SIZE, "header file size")
+        mf.remap_if_grown(self.file_size)
+        if mf.size < self.header_size:
+            raise _Invalid(f"file shrank to {mf.size} bytes, below the header size")
+        (self.layout_id, self.flags) = mf.unpack("II", 16, "header")
+        self.first_segment = mf.word(OFF_FIRST_SEGMENT, "header first segment")
+        (self.pid, self.tid, self.start_time, self.created_ns) = mf.unpack("QQQQ", 64, "header")
+        self.last_update_ns = mf.word(96, "header last update")
+        self.application = _decode_string(mf.read_bytes(112, 64, "header application"))
+        self.model = _decode_string(mf.read_bytes(176, 64, "header model"))
+
+    @property
+    def closed(self) -> bool:
+        """The writer set the *closed* flag."""
+        return bool(self.flags & HEADER_FLAG_CLOSED)
+
+
+# --- v2 metadata -----------------------------------------------------------------
+
+class Descriptor:
+    """One validated metric descriptor (FORMAT.md §4)."""
+
+    def __init__(self, index: int, offset: int, segment: int) -> None:
+        self.index = index
+        self.offset = offset
+        self.segment = segment
+        self.entry_size = 0
+        self.layout = 0
+        self.flags = 0
+        self.value_offset = 0
+        self.alt_offset = 0
+        self.record_words = 0
+        self.metric_id = 0
+        self.kind = ""
+        self.name = ""
+        self.signature = ""
+        self.field_names: List[str] = []
+        self.unit = ""
+        self.description = ""
+        self.dimensions: List[Tuple[str, str]] = []
+        self.components: List[Component] = []
+        #: why this metric alone cannot be read, or None
+        self.error: Optional[str] = None
+
+    def label(self) -> str:
+        """How error messages name this descriptor."""
+        return (f"descriptor {self.index} at offset {self.offset} "
+                f"(segment at offset {self.segment})")
+
+
+def _utf8(raw: bytes, what: str) -> str:
+    """Decode ``raw`` as strict UTF-8, raising ``_Invalid`` naming ``what``."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Invalid(f"{what} is not valid UTF-8 (byte {exc.start}: "
+                       f"{raw[exc.start:exc.start + 1].hex()})") from None
+
+
+def _parse_dimensions(raw: bytes, order: str, where: str) -> List[Tuple[str, str]]:
+    """Parse the dimensions string: u16 key length, key, u16 value length, value."""
+    pairs: List[Tuple[str, str]] = []
+    pos = 0
+    while pos < len(raw):
+        parts = []
+        for part in ("key", "value"):
+            if pos + 2 > len(raw):
+                raise _Invalid(f"{where}: dimensions: {part} length of pair {len(pairs)} "
+                               f"at byte {pos} runs past the dimensions length {len(raw)}")
+            (n,) = struct.unpack_from(order + "H", raw, pos)
+            pos += 2
+            if pos + n > len(raw):
+                raise _Invalid(f"{where}: dimensions: {part} of pair {len(pairs)} "
+                               f"({n} bytes at byte {pos}) runs past the dimensions "
+                               f"length {len(raw)}")
+            parts.append(_utf8(raw[pos:pos + n], f"{where}: dimension {part} {len(pairs)}"))
+            pos += n
+        pairs.append((parts[0], parts[1]))
+    return pairs
+
+
+def _check_record(mf: _MappedFile, header: _Header, desc: Descriptor) -> None:
+    """Check that every copy of the value record lies inside the file (§6)."""
+    rw = desc.record_words
+    if desc.layout == LAYOUT_WORD:
+        copies = [("value record", desc.value_offset, 8 * rw)]
+    elif desc.layout == LAYOUT_DOUBLE_BUFFER:
+        copies = [("double-buffer record", desc.value_offset, 8 * (1 + 2 * rw))]
+    elif desc.layout == LAYOUT_PAGE_FLIP:
+        copies = [("page 0 record", desc.value_offset, 8 * rw),
+                  ("page 1 record", desc.alt_offset, 8 * rw)]
+    else:
+        return  # unknown layout: the metric is unreadable, the file is not
+    for what, start, length in copies:
+        if start % 8:
+            raise _Invalid(f"{desc.label()}: {what} offset {start} is not 8-aligned")
+        if start < header.header_size or start + length > mf.size:
+            raise _Invalid(f"{desc.label()}: {what} at offset {start}, {length} bytes "
+                           f"({rw} record words), is outside {header.header_size}.."
+                           f"{mf.size}")
+
+
+def _apply_signature(desc: Descriptor) -> None:
+    """Validate signature, record words and fields; fill ``desc.components``."""
+    try:
+        sig = parse_signature(desc.signature)
+    except ValueError as exc:
+        raise _Invalid(f"{desc.label()} ({desc.name!r}): {exc}") from None
+    if sig.unknown_letter is not None:
+        desc.error = f"unknown signature letter {sig.unknown_letter!r} in {desc.signature!r}"
+        return
+    slots = sig.slot_count()
+    if slots != desc.record_words:
+        raise _Invalid(f"{desc.label()} ({desc.name!r}): signature {desc.signature!r} "
+                       f"needs {slots} record words, the descriptor says {desc.record_words}")
+    n_fields = len(desc.field_names)
+    n_components = sig.component_count()
+    if n_fields != n_components:
+        raise _Invalid(f"{desc.label()} ({desc.name!r}): {n_fields} field names for "
+                       f"{n_components} components of signature {desc.signature!r}")
+    desc.components = sig.components()
+
+
+def _parse_descriptor(mf: _MappedFile, index: int, pos: int, segment: int,
+                      end: int) -> Descriptor:
+    """Parse and validate the descriptor at ``pos``; ``end`` is where ``used`` ends."""
+    desc = Descriptor(index, pos, segment)
+    (entry_size,) = mf.unpack("I", pos, desc.label())
+    desc.entry_size = entry_size
+    if entry_size < DESCRIPTOR_FIXED_SIZE or entry_size % 8:
+        raise _Invalid(f"{desc.label()}: entry size {entry_size} is not a multiple of 8 "
+                       f"of at least {DESCRIPTOR_FIXED_SIZE}")
+    if pos + entry_size > end:
+        raise _Invalid(f"{desc.label()}: entry size {entry_size} runs past the segment's "
+                       f"used bytes (ends at {end})")
+    (_, desc.layout, desc.flags, desc.value_offset, desc.alt_offset, desc.record_words,
+     desc.metric_id, *lengths) = mf.unpack("IHHQQII6HI", pos, desc.label())
+    if DESCRIPTOR_FIXED_SIZE + sum(lengths) > entry_size:
+        raise _Invalid(f"{desc.label()}: strings of {sum(lengths)} bytes "
+                       f"(lengths {', '.join(map(str, lengths))}) do not fit in entry size "
+                       f"{entry_size}")
+    strings = []
+    at = pos + DESCRIPTOR_FIXED_SIZE
+    for what, n in zip(("kind", "name", "signature", "fields", "unit", "description",
+                        "dimensions"), lengths):
+        strings.append((what, mf.read_bytes(at, n, desc.label())))
+        at += n
+    text = {what: _utf8(raw, f"{desc.label()}: {what}") for what, raw in strings[:6]}
+    desc.kind, desc.name, desc.signature = text["kind"], text["name"], text["signature"]
+    desc.unit, desc.description = text["unit"], text["description"]
+    desc.field_names = text["fields"].split(",")
+    desc.dimensions = _parse_dimensions(strings[6][1], mf.order,
+                                        f"{desc.label()} ({desc.name!r})")
+    _apply_signature(desc)
+    _check_names(desc)
+    return desc
+
+
+def _check_names(desc: Descriptor) -> None:
+    """Mark the metric unreadable if field or dimension names collide (JSON keys)."""
+    if desc.error is not None:
+        return
+    for what, names in (("field", desc.field_names),
+                        ("dimension key", [k for k, _ in desc.dimensions])):
+        seen = set()
+        for name in names:
+            if name in seen:
+                desc.error = f"duplicate {what} {name!r}"
+                return
+            seen.add(name)
+
+
+def _parse_segment(mf: _MappedFile, header: _Header, offset: int,
+                   first_index: int) -> Tuple[List[Descriptor], int]:
+    """Validate the segment at ``offset``; return its descriptors and ``next``."""
+    what = f"segment at offset {offset}"
+    if offset % 8:
+        raise _Invalid(f"{what}: not 8-aligned")
+    if offset < header.header_size:
+        raise _Invalid(f"{what}: below the header size {header.header_size}")
+    if offset + SEGMENT_HEADER_SIZE > mf.size:
+        raise _Invalid(f"{what}: segment header runs past the end of the file ({mf.size} bytes)")
+    magic = mf.read_bytes(offset, 4, what)
+    if magic != SEGMENT_MAGIC:
+        raise _Invalid(f"{what}: bad segment magic {magic!r} (expected b'MSEG')")
+    capacity = mf.word(offset + 8, what)
+    if offset + SEGMENT_HEADER_SIZE + capacity > mf.size:
+        raise _Invalid(f"{what}: capacity {capacity} runs past the end of the file "
+                       f"({mf.size} bytes)")
+    used = mf.word(offset + 16, what)  # acquire
+    if used > capacity:
+        raise _Invalid(f"{what}: used {used} exceeds capacity {capacity}")
+    if used % 8:
+        raise _Invalid(f"{what}: used {used} is not a multiple of 8")
+    descriptors = []
+    pos = offset + SEGMENT_HEADER_SIZE
+    end = pos + used
+    while pos < end:
+        desc = _parse_descriptor(mf, first_index + len(descriptors), pos, offset, end)
+        _check_record(mf, header, desc)
+        descriptors.append(desc)
+        pos += desc.entry_size
+    nxt = mf.word(offset + 24, what)  # acquire, after the descriptors
+    if nxt != 0 and nxt <= offset:
+        raise _Invalid(f"{what}: next segment offset {nxt} is not greater than {offset} "
+                       f"(the chain would loop)")
+    return descriptors, nxt
+
+
+def _parse_metadata(mf: _MappedFile, header: _Header) -> List[Descriptor]:
+    """Walk the segment chain from ``first segment`` and parse all descriptors."""
+    descriptors: List[Descriptor] = []
+    offset = header.first_segment
+    while True:
+        found, offset = _parse_segment(mf, header, offset, len(descriptors))
+        descriptors.extend(found)
+        if offset == 0:
+            return descriptors
+
+
+# --- v2 values ---------------------------------------------------------------
+
+def _read_copy(mf: _MappedFile, offset: int, words: int) -> List[int]:
+    """Relaxed loads of ``words`` raw words at ``offset``."""
+    return [mf.load(offset + 8 * i) for i in range(words)]
+
+
+def _read_double_buffer(mf: _MappedFile, desc: Descriptor) -> List[int]:
+    """Read a layout 2 record with the sequence-count latch (FORMAT.md §5.2)."""
+    rw = desc.record_words
+    for _ in range(MAX_RETRIES):
+        s1 = mf.to_file_order(mf.load(desc.value_offset))
+        raw = _read_copy(mf, desc.value_offset + 8 + 8 * rw * (s1 & 1), rw)
+        s2 = mf.to_file_order(mf.load(desc.value_offset))
+        if s1 == s2:
+            return raw
+    raise _Unreadable(f"double-buffer seq kept changing during {MAX_RETRIES} attempts")
+
+
+def _read_page_flip(mf: _MappedFile, descs: List[Descriptor]) -> Dict[int, List[int]]:
+    """Read all layout 3 records at one published instant (FORMAT.md §5.3)."""
+    for _ in range(MAX_RETRIES):
+        s1 = mf.to_file_order(mf.load(OFF_FLIP_SEQUENCE))
+        records = {}
+        for desc in descs:
+            base = desc.alt_offset if s1 & 1 else desc.value_offset
+            records[desc.index] = _read_copy(mf, base, desc.record_words)
+        s2 = mf.to_file_order(mf.load(OFF_FLIP_SEQUENCE))
+        if s1 == s2:
+            return records
+    raise _Unreadable(f"flip sequence kept changing during {MAX_RETRIES} attempts")
+
+
+def _decode_record(mf: _MappedFile, desc: Descriptor, raw: List[int]) -> list:
+    """Turn the raw words of one record copy into component values."""
+    values = []
+    pos = 0
+    for comp in desc.components:
+        if comp.letter == "s":
+            chunk = raw[pos:pos + comp.slots]
+            data = b"".join(w.to_bytes(8, sys.byteorder) for w in chunk)[:comp.length]
+            values.append(_decode_string(data))
+        else:
+            values.append(_decode_word(comp.letter, mf.to_file_order(raw[pos])))
+        pos += comp.slots
+    return values
+
+
+def _read_values(mf: _MappedFile, descs: List[Descriptor]) -> Dict[int, object]:
+    """Read every readable metric: index -> list of values, or an error string."""
+    results: Dict[int, object] = {}
+    readable = [d for d in descs if d.error is None]
+    raw_records: Dict[int, object] = {}
+    for desc in readable:
+        try:
+            if desc.layout == LAYOUT_WORD:
+                raw_records[desc.index] = _read_copy(mf, desc.value_offset, desc.record_words)
+            elif desc.layout == LAYOUT_DOUBLE_BUFFER:
+                raw_records[desc.index] = _read_double_buffer(mf, desc)
+        except _Unreadable as exc:
+            raw_records[desc.index] = str(exc)
+    flips = [d for d in readable if d.layout == LAYOUT_PAGE_FLIP]
+    if flips:
+        try:
+            raw_records.update(_read_page_flip(mf, flips))
+        except _Unreadable as exc:
+            raw_records.update({d.index: str(exc) for d in flips})
+    for desc in descs:
+        if desc.error is not None:
+            results[desc.index] = desc.error
+        elif desc.layout not in LAYOUT_NAMES:
+            results[desc.index] = f"unknown layout {desc.layout}"
+        else:
+            raw = raw_records[desc.index]
+            results[desc.index] = raw if isinstance(raw, str) else _decode_record(mf, desc, raw)
+    return results
+
+
+def _metric_json(desc: Descriptor, values: object) -> dict:
+    """The SLURP-JSON object of one v2 metric."""
+    out = {
+        "name": desc.name,
+        "dimensions": dict(desc.dimensions),
+        "kind": desc.kind,
+        "unit": desc.unit,
+        "description": desc.description,
+        "layout": LAYOUT_NAMES.get(desc.layout, "unknown"),
+    }
+    if isinstance(values, str):
+        out["error"] = values
+    else:
+        fields = {name: json_value(v) for name, v in zip(desc.field_names, values)}
+        out["fields"] = fields
+        if len(fields) == 1:
+            out["value"] = next(iter(fields.values()))
+    return out
+
+
+# --- writer state ------------------------------------------------------------
+
+def process_start_time(pid: int) -> Optional[int]:
+    """Field 22 (starttime) of ``/proc/PID/stat``, or None if there is no such process.
+
+    Field 2 (the command name) is in parentheses and may contain spaces and
+    parentheses, so the line is split after the last ``)``.
+    """
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:
+            line = f.read()
+    except OSError:
+        return None
+    rest = line.rpartition(b")")[2].split()
+    # rest[0] is field 3 (state), so field 22 is rest[19].
+    try:
+        return int(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether ``/proc/PID`` exists (pid 0 never does)."""
+    return pid > 0 and os.path.exists(f"/proc/{pid}")
+
+
+def writer_state(pid: int, start_time: int, closed: bool) -> str:
+    """Classify a v2 writer as closed, live, restarted or dead (FORMAT.md §8)."""
+    if closed:
+        return "closed"
+    if not _process_exists(pid):
+        return "dead"
+    actual = process_start_time(pid)
+    if actual is None:
+        # /proc/PID vanished meanwhile, or its stat is unreadable.
+        return "live" if _process_exists(pid) else "dead"
+    return "live" if actual == start_time else "restarted"
+
+
+# --- v2 file -----------------------------------------------------------------
+
+def _read_v2(mf: _MappedFile, path: str) -> dict:
+    """Read a v2 file: header, metadata, values, writer state."""
+    header = _Header(mf)
+    descs = _parse_metadata(mf, header)
+    values = _read_values(mf, descs)
+    return {
+        "path": path,
+        "version": 2,
+        "generation": header.generation,
+        "writer": {
+            "pid": header.pid,
+            "tid": header.tid,
+            "start_time": header.start_time,
+            "application": header.application,
+            "model": header.model,
+            "created_ns": header.created_ns,
+            "last_update_ns": header.last_update_ns,
+            "state": writer_state(header.pid, header.start_time, header.closed),
+        },
+        "metrics": [_metric_json(d, values[d.index]) for d in descs],
+    }
+
+
+# --- v1 file -----------------------------------------------------------------
+
+def _parse_v1_type(text: str) -> Tuple[str, int]:
+    """Parse a v1 type (one struct letter, or ``Ns``): return (letter, byte size)."""
+    if text in V1_SIZES:
+        return text, V1_SIZES[text]
+    if text.endswith("s"):
+        digits = text[:-1]
+        if digits == "":
+            return "s", 1
+        if digits.isascii() and digits.isdigit() and len(digits) <= MAX_COUNT_DIGITS \
+                and int(digits) > 0:
+            return "s", int(digits)
+    raise ValueError(f"unknown v1 type {text!r}")
+
+
+def _decode_v1_value(letter: str, data: bytes):
+    """Decode one packed little-endian v1 value."""
+    if letter == "s":
+        return _decode_string(data)
+    return struct.unpack("<" + letter, data)[0]
+
+
+def _read_v1(mf: _MappedFile, path: str) -> dict:
+    """Read a legacy v1 file (FORMAT.md §10, mmstats-v1.md)."""
+    mf.set_byte_order("<")
+    metrics = []
+    pid = None
+    pos = 1
+    while pos < mf.size:
+        where = f"v1 field {len(metrics)} at offset {pos}"
+        (label_len,) = mf.unpack("H", pos, where + ": label length")
+        if label_len == 0:
+            break
+        label = _utf8(mf.read_bytes(pos + 2, label_len, where + ": label"), where + ": label")
+        pos += 2 + label_len
+        (type_len,) = mf.unpack("H", pos, where + ": type length")
+        type_text = _utf8(mf.read_bytes(pos + 2, type_len, where + ": type"), where + ": type")
+        pos += 2 + type_len
+        try:
+            letter, size = _parse_v1_type(type_text)
+        except ValueError as exc:
+            raise _Invalid(f"{where} ({label!r}): {exc}") from None
+        (buffer,) = mf.unpack("B", pos, where + ": buffer byte")
+        pos += 1
+        if buffer == 0xFF:
+            data = mf.read_bytes(pos, size, f"{where} ({label!r}): value")
+            pos += size
+        elif buffer in (0, 1):
+            both = mf.read_bytes(pos, 2 * size, f"{where} ({label!r}): values")
+            read = buffer ^ 1
+            data = both[read * size:(read + 1) * size]
+            pos += 2 * size
+        else:
+            raise _Invalid(f"{where} ({label!r}): buffer byte 0x{buffer:02x} is not "
+                           f"0x00, 0x01 or 0xff")
+        value = json_value(_decode_v1_value(letter, data))
+        if pid is None and label.endswith("sys.pid") and type(value) is int:
+            pid = value
+        metrics.append({
+            "name": label, "dimensions": {}, "kind": "v1", "unit": "",
+            "description": "", "layout": "v1",
+            "fields": {"value": value}, "value": value,
+        })
+    pid = pid or 0
+    return {
+        "path": path,
+        "version": 1,
+        "generation": 0,
+        "writer": {"pid": pid, "state": "live" if _process_exists(pid) else "dead"},
+        "metrics": metrics,
+    }
+
+
+# --- entry points ------------------------------------------------------------
+
+def _read_mapped(mf: _MappedFile, path: str) -> dict:
+    """Dispatch on the version byte (and magic) of a mapped file."""
+    if mf.size == 0:
+        raise _Invalid("empty file")
+    (version,) = mf.unpack("B", 0, "version")
+    if version == 1:
+        return _read_v1(mf, path)
+    if mf.size < 8:
+        raise _Invalid(f"file is {mf.size} bytes, too short for an mmstats header")
+    magic = mf.read_bytes(1, 7, "magic")
+    if magic != MAGIC:
+        raise _Invalid(f"bad magic {magic!r} (expected b'MMSTATS'): not an mmstats file")
+    if version != 2:
+        raise _Invalid(f"unsupported version {version} (this reader knows 1 and 2)")
+    if mf.size < HEADER_SIZE_MIN:
+        raise _Invalid(f"truncated header: file is {mf.size} bytes, the header needs "
+                       f"{HEADER_SIZE_MIN}")
+    return _read_v2(mf, path)
+
+
+def read_file(path) -> dict:
+    """Read one mmstats file (v1 or v2) and return its SLURP-JSON object.
+
+    Raises ``MmstatsError(path, reason)`` for any file that cannot be read.
+    """
+    path = os.fspath(path)
+    try:
+        with _MappedFile(path) as mf:
+            return _read_mapped(mf, path)
+    except _Invalid as exc:
+        raise MmstatsError(path, str(exc)) from None
+    except OSError as exc:
+        raise MmstatsError(path, exc.strerror or str(exc)) from None
+    except (IndexError, struct.error, ValueError, OverflowError, TypeError) as exc:
+        # Defensive: every bound is checked above, so this means a reader bug.
+        raise MmstatsError(path, f"malformed file ({type(exc).__name__}: {exc})") from None
+
+
+def expand_paths(paths: Iterable) -> Tuple[List[str], List[str]]:
+    """Expand directories to their ``*.mmstats`` files (recursively, sorted by path).
+
+    Returns the file list and errors (``"PATH: reason"``) for unreadable
+    directories. A directory given explicitly may be a symbolic link; links
+    found inside it are not followed (and linked files are refused by read_file).
+    """
+    files: List[str] = []
+    errors: List[str] = []
+    for path in map(os.fspath, paths):
+        if not os.path.isdir(path):
+            files.append(path)
+            continue
+        found = []
+
+        def on_error(exc: OSError) -> None:
+            errors.append(f"{exc.filename or path}: {exc.strerror or exc}")
+
+        for root, _dirs, names in os.walk(path, onerror=on_error):
+            found.extend(os.path.join(root, n) for n in names if n.endswith(".mmstats"))
+        files.extend(sorted(found))
+    return files, errors
+
+
+def slurp(paths: Iterable) -> Tuple[List[dict], List[str]]:
+    """Read every file of ``paths`` (directories expanded); keep going past bad files.
+
+    Returns ``(file_objects, error_strings)``; each error is ``"PATH: reason"``.
+    """
+    files, errors = expand_paths(paths)
+    out = []
+    for path in files:
+        try:
+            out.append(read_file(path))
+        except MmstatsError as exc:
+            errors.append(str(exc))
+    return out, errors
+
+
+def _text_value(value) -> str:
+    """Human rendering of one value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value not in ("nan", "inf", "-inf"):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _text_metric(metric: dict) -> Tuple[str, str]:
+    """(``name{dims}``, value text) of one metric."""
+    dims = ",".join(f"{k}={json.dumps(v, ensure_ascii=False)}"
+                    for k, v in metric["dimensions"].items())
+    name = metric["name"] + ("{" + dims + "}" if dims else "")
+    if "error" in metric:
+        return name, f"error: {metric['error']}"
+    if "value" in metric:
+        return name, _text_value(metric["value"])
+    return name, " ".join(f"{k}={_text_value(v)}" for k, v in metric["fields"].items())
+
+
+def format_text(files: Sequence[dict]) -> str:
+    """Aligned human text: a line per file, then one line per metric."""
+    lines = []
+    for info in files:
+        writer = info["writer"]
+        lines.append(f"{info['path']}  (v{info['version']}, generation {info['generation']}, "
+                     f"pid {writer['pid']} {writer['state']})")
+        rows = [_text_metric(m) for m in info["metrics"]]
+        width = max((len(name) for name, _ in rows), default=0)
+        lines.extend(f"  {name.ljust(width)}  {value}" for name, value in rows)
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="mmstats_reader.py", description="Read mmstats v1/v2 statistics files.")
+    parser.add_argument("--json", action="store_true",
+                        help="print the JSON array of docs/SLURP-JSON.md")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="mmstats files, or directories to search for *.mmstats")
+    args = parser.parse_args(argv)
+    files, errors = slurp(args.paths)
+    if args.json:
+        sys.stdout.write(json.dumps(files, indent=2, allow_nan=False) + "\n")
+    else:
+        sys.stdout.write(format_text(files))
+    sys.stdout.flush()
+    for err in errors:
+        print(f"mmstats: {err}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
