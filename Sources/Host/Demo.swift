@@ -1,0 +1,79 @@
+import MmStatsCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// `mmstats demo [--seconds N]`: a writer recording live metrics, read back every second.
+enum Demo {
+    static let usage = """
+        usage: mmstats demo [--seconds N]
+          Writes a demo stats file under the stats root (\(StatsDirectory.defaultRoot())),
+          updates it continuously, and prints what a reader sees once a second.
+        """
+
+    /// Two components: how many jobs and their total seconds, always updated together.
+    struct JobTimeKind: MetricKind {
+        var name: String { "timing" }
+        var signature: Signature { Signature([.uint64, .float64]) }
+        var fieldNames: [String] { ["count", "sum"] }
+        var defaultLayout: LayoutID { .doubleBuffer }
+    }
+
+    static func run(_ arguments: [String]) -> Int32 {
+        var seconds = 5
+        var index = 0
+        while index < arguments.count {
+            switch arguments[index] {
+            case "--seconds" where index + 1 < arguments.count:
+                guard let value = Int(arguments[index + 1]), value >= 0 else {
+                    printError("mmstats demo: --seconds takes a whole number")
+                    return 2
+                }
+                seconds = value
+                index += 1
+            case "-h", "--help":
+                print(usage)
+                return 0
+            default:
+                printError("mmstats demo: unknown argument '\(arguments[index])'\n\(usage)")
+                return 2
+            }
+            index += 1
+        }
+        do throws(MmStatsError) {
+            let stats = try StatsWriter(WriterOptions(application: "mmstats-demo", model: "DemoStats"))
+            let requests = try stats.counter("http.requests", dimensions: ["code": "200"], help: "requests answered")
+            let errors = try stats.counter("http.requests", dimensions: ["code": "500"])
+            let depth = try stats.gauge("queue.depth", unit: "jobs")
+            let load = try stats.doubleGauge("cpu.load")
+            let jobs = try stats.record("job.time", kind: JobTimeKind(), unit: "seconds")
+            print("mmstats demo: writing \(stats.path) for \(seconds) s\n")
+            let reader = try StatsReader(path: stats.path)
+            var tick = 0
+            for second in 0..<max(seconds, 1) {
+                for _ in 0..<1000 {
+                    tick += 1
+                    requests.increment()
+                    if tick % 97 == 0 { errors.increment() }
+                    depth.set(Int64(tick % 50))
+                    load.set(Double(tick % 100) / 100)
+                    jobs.update { w in
+                        w[0] += 1
+                        w[double: 1] += 0.001 * Double(tick % 7)
+                    }
+                    if seconds > 0 { usleep(1000) }
+                }
+                print("-- after \(second + 1) s")
+                print(Slurp.text([try reader.snapshot()]))
+            }
+            stats.close()
+            return 0
+        } catch {
+            printError(error.description)
+            return 1
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import MmStatsCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// The `mmstats` command: subcommands over stats files.
+@main
+enum Host {
+    static let usage = """
+        usage: mmstats COMMAND [ARGS]
+          demo [--seconds N]        write a demo stats file and read it back live
+          slurp [--json] [PATH ...] print every metric of stats files (v1 and v2)
+          help                      this text
+        Stats root: $MMSTATS_PATH, else \(StatsDirectory.defaultRoot())
+        """
+
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        guard let command = arguments.first else {
+            print(usage)
+            exit(2)
+        }
+        let rest = Array(arguments.dropFirst())
+        let status: Int32
+        switch command {
+        case "slurp": status = Slurp.run(rest)
+        case "demo": status = Demo.run(rest)
+        case "help", "-h", "--help":
+            print(usage)
+            status = 0
+        default:
+            printError("mmstats: unknown command '\(command)'\n\(usage)")
+            status = 2
+        }
+        exit(status)
+    }
+}

@@ -1,0 +1,99 @@
+import MmStatsCore
+
+/// A minimal JSON value with ordered objects, rendered the way `slurp --json` prints it.
+indirect enum JSON {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case uint(UInt64)
+    case double(Double)
+    case string(String)
+    case array([JSON])
+    case object([(String, JSON)])
+
+    init(_ value: Value) {
+        switch value {
+        case .uint(let v): self = .uint(v)
+        case .int(let v): self = .int(v)
+        case .bool(let v): self = .bool(v)
+        case .string(let v): self = .string(v)
+        case .double(let v):
+            if v.isNaN {
+                self = .string("nan")
+            } else if v.isInfinite {
+                self = .string(v > 0 ? "inf" : "-inf")
+            } else {
+                self = .double(v)
+            }
+        }
+    }
+
+    func render(indent: Int = 0, into output: inout String) {
+        let pad = String(repeating: "  ", count: indent + 1)
+        let closePad = String(repeating: "  ", count: indent)
+        switch self {
+        case .null: output += "null"
+        case .bool(let v): output += v ? "true" : "false"
+        case .int(let v): output += String(v)
+        case .uint(let v): output += String(v)
+        case .double(let v):
+            // Integral doubles keep a fractional part so that readers see a float.
+            output += v == v.rounded() && abs(v) < 1e16 ? String(format1: v) : String(v)
+        case .string(let v): JSON.escape(v, into: &output)
+        case .array(let items):
+            if items.isEmpty {
+                output += "[]"
+                return
+            }
+            output += "[\n"
+            for (i, item) in items.enumerated() {
+                output += pad
+                item.render(indent: indent + 1, into: &output)
+                output += i == items.count - 1 ? "\n" : ",\n"
+            }
+            output += closePad + "]"
+        case .object(let members):
+            if members.isEmpty {
+                output += "{}"
+                return
+            }
+            output += "{\n"
+            for (i, (key, value)) in members.enumerated() {
+                output += pad
+                JSON.escape(key, into: &output)
+                output += ": "
+                value.render(indent: indent + 1, into: &output)
+                output += i == members.count - 1 ? "\n" : ",\n"
+            }
+            output += closePad + "}"
+        }
+    }
+
+    static func escape(_ text: String, into output: inout String) {
+        output += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    output.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        output += "\""
+    }
+}
+
+extension String {
+    /// `2.0` for 2, the shortest round-trip text otherwise.
+    init(format1 value: Double) {
+        self = String(Int64(value)) + ".0"
+    }
+}
