@@ -29,12 +29,13 @@ public struct LayoutID: RawRepresentable, Equatable, Hashable, Sendable, CustomS
     /// Two pages published by one flip: every page-flip record of a file from one instant.
     public static let pageFlip = LayoutID(rawValue: 3)
 
-    /// `word`, `double-buffer`, `page-flip`, or `layout-N`.
+    /// `word`, `double-buffer`, `page-flip`, `v1` (legacy fields) or `layout-N`.
     public var description: String {
         switch self {
         case .word: "word"
         case .doubleBuffer: "double-buffer"
         case .pageFlip: "page-flip"
+        case LayoutID(rawValue: 0): "v1"
         default: "layout-\(rawValue)"
         }
     }

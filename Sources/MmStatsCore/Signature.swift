@@ -123,4 +123,10 @@ public struct SignatureError: Error, Equatable, Sendable, CustomStringConvertibl
     public let reason: String
     /// `column N: reason`.
     public var description: String { "column \(column): \(reason)" }
+
+    /// Creates an error.
+    public init(column: Int, reason: String) {
+        self.column = column
+        self.reason = reason
+    }
 }
