@@ -44,13 +44,14 @@ if mode == "page-flip" { options.layout = .pageFlip }
 
 do throws(MmStatsError) {
     let stats = try StatsWriter(options)
-    say(stats.path)
+    // Readers start as soon as the path is printed: register everything before that.
     let deadline = monotonicSeconds() + seconds
     var n: UInt64 = 0
     switch mode {
     case "word":
         // Each word holds n in both halves: a torn word would have different halves.
         let record = try stats.record("torture.word", kind: QuadKind(), layout: .word)
+        say(stats.path)
         while true {
             n &+= 1
             let pattern = (n & 0xFFFF_FFFF) << 32 | (n & 0xFFFF_FFFF)
@@ -64,7 +65,8 @@ do throws(MmStatsError) {
         }
     case "double-buffer":
         // b = 2a, c = a + b, d = a ^ 0x5555…: a reader seeing a mix of two updates breaks them.
-        let record = try stats.record("torture.quad", kind: QuadKind())
+        let record = try stats.record("torture.quad", kind: QuadKind(), initial: [.uint(0), .uint(0), .uint(0), .uint(0x5555_5555_5555_5555)])
+        say(stats.path)
         while true {
             n &+= 1
             record.update { w in
@@ -80,6 +82,8 @@ do throws(MmStatsError) {
         let x = try stats.counter("torture.x")
         let y = try stats.counter("torture.y")
         let z = try stats.counter("torture.z")
+        stats.publish()
+        say(stats.path)
         while true {
             n &+= 1
             x.increment()
@@ -89,16 +93,17 @@ do throws(MmStatsError) {
             if n & 0xFFF == 0, monotonicSeconds() > deadline { break }
         }
     case "grow":
+        say(stats.path)
         // Adds a metric every iteration (the file grows and new segments are chained);
-        // metric grow.N holds N.
+        // metric grow.N holds N from the moment it is published.
         while monotonicSeconds() < deadline, n < 20_000 {
-            let gauge = try stats.gauge("grow.\(n)", dimensions: ["n": String(n)])
-            gauge.set(Int64(n))
+            _ = try stats.record(
+                "grow.\(n)", kind: GaugeKind.integer, dimensions: ["n": String(n)], initial: [.int(Int64(n))])
             n += 1
         }
         while monotonicSeconds() < deadline { usleep(10_000) }
     default:
-        say("unknown mode \(mode)")
+        say("error: unknown mode \(mode)")
         exit(2)
     }
     say("done \(n)")

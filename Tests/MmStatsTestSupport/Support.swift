@@ -143,3 +143,19 @@ public struct WriterProcessError: Error, CustomStringConvertible {
     /// The message.
     public var description: String { message }
 }
+
+/// Runs `body(i)` on `count` new threads (not the cooperative pool, since the bodies block)
+/// and returns when all have finished.
+public func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let group = DispatchGroup()
+    for index in 0..<count {
+        group.enter()
+        let thread = Thread {
+            body(index)
+            group.leave()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+    group.wait()
+}
