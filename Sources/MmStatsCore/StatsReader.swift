@@ -263,10 +263,13 @@ final class MetadataTable: Sendable {
             guard Array(fixed[0..<4]) == Format.segmentMagic else {
                 throw MmStatsError(.corrupt, path: path, entry: where_, "bad segment magic")
             }
-            let (capacity, next) = fixed.withUnsafeBytes { raw in
-                let view = ByteView(bytes: raw, swapped: header.swapped)
-                return (view.u64(Format.Segment.capacity), view.u64(Format.Segment.next))
+            let capacity = fixed.withUnsafeBytes { raw in
+                ByteView(bytes: raw, swapped: header.swapped).u64(Format.Segment.capacity)
             }
+            // `next` before `used`: once a segment is linked to the next one the writer never
+            // appends to it again, so the `used` read after seeing the link is final.
+            let nextWord = try region.loadAcquiring(at: segment + Format.Segment.next)
+            let nextOffset = header.swapped ? nextWord.byteSwapped : nextWord
             let usedWord = try region.loadAcquiring(at: segment + Format.Segment.used)
             let used = header.swapped ? usedWord.byteSwapped : usedWord
             let start = segment + Format.segmentHeaderSize
@@ -300,10 +303,6 @@ final class MetadataTable: Sendable {
                 return .success(found)
             }
             descriptors += try parsed.get()
-            // Re-read `next` with acquire ordering after `used` (it is published last).
-            let nextWord = try region.loadAcquiring(at: segment + Format.Segment.next)
-            let nextOffset = header.swapped ? nextWord.byteSwapped : nextWord
-            _ = next
             guard nextOffset == 0 || nextOffset > UInt64(segment) else {
                 throw MmStatsError(
                     .corrupt, path: path, entry: where_, "next segment \(nextOffset) does not come after this one (a loop)")

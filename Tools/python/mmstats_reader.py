@@ -161,6 +161,7 @@ class _MappedFile:
         self._swap = order != native
 
     def _unmap(self) -> None:
+        """Release the word view and the mapping (the descriptor stays open)."""
         if self._words is not None:
             self._words.release()
             self._words = None
@@ -558,6 +559,9 @@ def _parse_segment(mf: _MappedFile, header: _Header, offset: int,
     if offset + SEGMENT_HEADER_SIZE + capacity > mf.size:
         raise _Invalid(f"{what}: capacity {capacity} runs past the end of the file "
                        f"({mf.size} bytes)")
+    # ``next`` before ``used`` (FORMAT.md section 6): once a segment is linked, the writer
+    # never appends to it again, so ``used`` read after the link is final.
+    nxt = mf.word(offset + 24, what)  # acquire
     used = mf.word(offset + 16, what)  # acquire
     if used > capacity:
         raise _Invalid(f"{what}: used {used} exceeds capacity {capacity}")
@@ -571,7 +575,6 @@ def _parse_segment(mf: _MappedFile, header: _Header, offset: int,
         _check_record(mf, header, desc)
         descriptors.append(desc)
         pos += desc.entry_size
-    nxt = mf.word(offset + 24, what)  # acquire, after the descriptors
     if nxt != 0 and nxt <= offset:
         raise _Invalid(f"{what}: next segment offset {nxt} is not greater than {offset} "
                        f"(the chain would loop)")
@@ -774,6 +777,40 @@ def _decode_v1_value(letter: str, data: bytes):
     return struct.unpack("<" + letter, data)[0]
 
 
+def _read_v1_field(mf: _MappedFile, pos: int, index: int):
+    """Parse the v1 field at ``pos``: return ``(label, value, next_pos)``.
+
+    Returns ``(None, None, pos)`` at the terminating zero label length.
+    """
+    where = f"v1 field {index} at offset {pos}"
+    (label_len,) = mf.unpack("H", pos, where + ": label length")
+    if label_len == 0:
+        return None, None, pos
+    label = _utf8(mf.read_bytes(pos + 2, label_len, where + ": label"), where + ": label")
+    pos += 2 + label_len
+    (type_len,) = mf.unpack("H", pos, where + ": type length")
+    type_text = _utf8(mf.read_bytes(pos + 2, type_len, where + ": type"), where + ": type")
+    pos += 2 + type_len
+    where = f"{where} ({label!r})"
+    try:
+        letter, size = _parse_v1_type(type_text)
+    except ValueError as exc:
+        raise _Invalid(f"{where}: {exc}") from None
+    (buffer,) = mf.unpack("B", pos, where + ": buffer byte")
+    pos += 1
+    if buffer == 0xFF:
+        data = mf.read_bytes(pos, size, where + ": value")
+        pos += size
+    elif buffer in (0, 1):
+        both = mf.read_bytes(pos, 2 * size, where + ": values")
+        read = buffer ^ 1  # the buffer byte names the copy being written
+        data = both[read * size:(read + 1) * size]
+        pos += 2 * size
+    else:
+        raise _Invalid(f"{where}: buffer byte 0x{buffer:02x} is not 0x00, 0x01 or 0xff")
+    return label, json_value(_decode_v1_value(letter, data)), pos
+
+
 def _read_v1(mf: _MappedFile, path: str) -> dict:
     """Read a legacy v1 file (FORMAT.md §10, mmstats-v1.md)."""
     mf.set_byte_order("<")
@@ -781,33 +818,9 @@ def _read_v1(mf: _MappedFile, path: str) -> dict:
     pid = None
     pos = 1
     while pos < mf.size:
-        where = f"v1 field {len(metrics)} at offset {pos}"
-        (label_len,) = mf.unpack("H", pos, where + ": label length")
-        if label_len == 0:
+        label, value, pos = _read_v1_field(mf, pos, len(metrics))
+        if label is None:
             break
-        label = _utf8(mf.read_bytes(pos + 2, label_len, where + ": label"), where + ": label")
-        pos += 2 + label_len
-        (type_len,) = mf.unpack("H", pos, where + ": type length")
-        type_text = _utf8(mf.read_bytes(pos + 2, type_len, where + ": type"), where + ": type")
-        pos += 2 + type_len
-        try:
-            letter, size = _parse_v1_type(type_text)
-        except ValueError as exc:
-            raise _Invalid(f"{where} ({label!r}): {exc}") from None
-        (buffer,) = mf.unpack("B", pos, where + ": buffer byte")
-        pos += 1
-        if buffer == 0xFF:
-            data = mf.read_bytes(pos, size, f"{where} ({label!r}): value")
-            pos += size
-        elif buffer in (0, 1):
-            both = mf.read_bytes(pos, 2 * size, f"{where} ({label!r}): values")
-            read = buffer ^ 1
-            data = both[read * size:(read + 1) * size]
-            pos += 2 * size
-        else:
-            raise _Invalid(f"{where} ({label!r}): buffer byte 0x{buffer:02x} is not "
-                           f"0x00, 0x01 or 0xff")
-        value = json_value(_decode_v1_value(letter, data))
         if pid is None and label.endswith("sys.pid") and type(value) is int:
             pid = value
         metrics.append({

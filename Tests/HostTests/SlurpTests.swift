@@ -1,0 +1,134 @@
+import Foundation
+import MmStatsCore
+import MmStatsTestSupport
+import Testing
+
+@Suite("mmstats slurp")
+struct SlurpTests {
+    static let v1Fixture = Binaries.packageRoot + "/../shared/fixtures/v1/queue-v1.mmstats"
+
+    /// Writes a file with one metric of each kind and layout; returns the writers (keep them alive).
+    static func makeFiles(in directory: TemporaryDirectory) throws -> [StatsWriter] {
+        let web = try StatsWriter(directory.options(application: "web", model: "HTTPStats"))
+        try web.counter("index.response", dimensions: ["code": "200"], unit: "requests", help: "OK answers")
+            .increment(by: 42)
+        try web.gauge("queue.depth").set(-3)
+        try web.doubleGauge("cpu.load").set(0.5)
+        _ = try web.record(
+            "job.time", kind: PairKind(), unit: "s",
+            initial: [.uint(3), .double(1.25)])
+        var flipOptions = directory.options(application: "web", model: "Flip")
+        flipOptions.layout = .pageFlip
+        let flip = try StatsWriter(flipOptions)
+        try flip.counter("flipped").increment(by: 9)
+        flip.publish()
+        return [web, flip]
+    }
+
+    @Test("JSON output holds every file, writer and metric")
+    func json() throws {
+        let directory = TemporaryDirectory("slurp-json")
+        let writers = try Self.makeFiles(in: directory)
+        let result = try run(Binaries.mmstats, ["slurp", "--json", directory.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let files = try #require(
+            try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        #expect(files.count == 2)
+        let web = try #require(files.first { ($0["path"] as? String) == writers[0].path })
+        #expect(web["version"] as? Int == 2)
+        let writer = try #require(web["writer"] as? [String: Any])
+        #expect(writer["pid"] as? Int == Int(getpid()))
+        #expect(writer["application"] as? String == "web")
+        #expect(writer["model"] as? String == "HTTPStats")
+        #expect(writer["state"] as? String == "live")
+        let metrics = try #require(web["metrics"] as? [[String: Any]])
+        #expect(metrics.map { $0["name"] as? String } == ["index.response", "queue.depth", "cpu.load", "job.time"])
+        #expect(metrics[0]["value"] as? Int == 42)
+        #expect(metrics[0]["dimensions"] as? [String: String] == ["code": "200"])
+        #expect(metrics[0]["kind"] as? String == "counter")
+        #expect(metrics[0]["unit"] as? String == "requests")
+        #expect(metrics[0]["description"] as? String == "OK answers")
+        #expect(metrics[0]["layout"] as? String == "word")
+        #expect(metrics[1]["value"] as? Int == -3)
+        #expect(metrics[2]["value"] as? Double == 0.5)
+        #expect(metrics[3]["value"] == nil)  // two fields: no single value
+        #expect(metrics[3]["layout"] as? String == "double-buffer")
+        let fields = try #require(metrics[3]["fields"] as? [String: Any])
+        #expect(fields["count"] as? Int == 3)
+        #expect(fields["sum"] as? Double == 1.25)
+        let flip = try #require(files.first { ($0["path"] as? String) == writers[1].path })
+        let flipMetrics = try #require(flip["metrics"] as? [[String: Any]])
+        #expect(flipMetrics.first?["layout"] as? String == "page-flip")
+        #expect(flipMetrics.first?["value"] as? Int == 9)
+    }
+
+    @Test("text output aligns names and values, one block per file, v1 included")
+    func text() throws {
+        let directory = TemporaryDirectory("slurp-text")
+        let writers = try Self.makeFiles(in: directory)
+        let result = try run(Binaries.mmstats, ["slurp", writers[0].path, Self.v1Fixture])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "==> \(writers[0].path) (v2, pid \(getpid()), tid \(writers[0].tidForTest), web/HTTPStats, live) <==")
+        #expect(lines.contains("index.response{code=200}  42"))
+        #expect(lines.contains("queue.depth               -3"))
+        #expect(lines.contains("job.time                  count=3 sum=1.25"))
+        #expect(lines.contains("queue.worker.name         worker-7"))
+        #expect(lines.contains { $0.hasPrefix("==> \(Self.v1Fixture) (v1, pid 17315") })
+    }
+
+    @Test("a bad file is reported on stderr with a non-zero exit, and the good files are still shown")
+    func badFile() throws {
+        let directory = TemporaryDirectory("slurp-bad")
+        let writers = try Self.makeFiles(in: directory)
+        let bad = directory.path + "/web/HTTPStats/broken.mmstats"
+        try Data([2, 0x4D, 0x4D] + [UInt8](repeating: 0, count: 300)).write(to: URL(fileURLWithPath: bad))
+        let result = try run(Binaries.mmstats, ["slurp", "--json", directory.path, directory.path + "/missing"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("mmstats: \(bad): bad magic"))
+        #expect(result.stderr.contains("\(directory.path)/missing"))
+        let files = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        #expect(Set(files.compactMap { $0["path"] as? String }) == Set(writers.map(\.path)))
+    }
+
+    @Test("the default directory is $MMSTATS_PATH; unknown options and commands are usage errors")
+    func defaultsAndUsage() throws {
+        let directory = TemporaryDirectory("slurp-env")
+        let writers = try Self.makeFiles(in: directory)
+        let result = try run(Binaries.mmstats, ["slurp"], environment: ["MMSTATS_PATH": directory.path])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains(writers[1].path))
+        let option = try run(Binaries.mmstats, ["slurp", "--bogus"])
+        #expect(option.status == 2)
+        #expect(option.stderr.contains("unknown option '--bogus'"))
+        let command = try run(Binaries.mmstats, ["frobnicate"])
+        #expect(command.status == 2)
+        #expect(command.stderr.contains("unknown command 'frobnicate'"))
+    }
+
+    @Test("the demo writes, reads back and removes its file")
+    func demo() throws {
+        let directory = TemporaryDirectory("demo")
+        let result = try run(Binaries.mmstats, ["demo", "--seconds", "0"], environment: ["MMSTATS_PATH": directory.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("http.requests{code=200}  1000"))
+        #expect(result.stdout.contains("job.time                 count=1000"))
+        let left = try FileManager.default.subpathsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".mmstats") }
+        #expect(left.isEmpty)
+    }
+}
+
+/// Count and sum, updated together.
+struct PairKind: MetricKind {
+    var name: String { "pair" }
+    var signature: Signature { Signature([.uint64, .float64]) }
+    var fieldNames: [String] { ["count", "sum"] }
+    var defaultLayout: LayoutID { .doubleBuffer }
+}
+
+extension StatsWriter {
+    /// The thread id in the file name (tests name files PID-TID).
+    var tidForTest: String {
+        String(path.split(separator: "/").last?.split(separator: "-").last?.split(separator: ".").first ?? "")
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import MmStatsCore
+import MmStatsTestSupport
+import Synchronization
+import Testing
+
+@Suite("Growth while reading", .serialized)
+struct GrowthTests {
+    /// Checks one snapshot of a growing file: every metric grow.N holds N and carries n=N.
+    static func check(_ snapshot: Snapshot) -> String? {
+        for (index, sample) in snapshot.metrics.enumerated() {
+            guard sample.descriptor.name == "grow.\(index)" else {
+                return "metric \(index) is named \(sample.descriptor.name)"
+            }
+            guard sample.value == .int(Int64(index)), sample.descriptor.dimensions == [Dimension("n", String(index))]
+            else {
+                return "metric \(index) holds \(String(describing: sample.value)) \(sample.descriptor.dimensions)"
+            }
+        }
+        return nil
+    }
+
+    @Test("metrics added by a writer process appear to a reader that keeps its mapping")
+    func growingWriterProcess() throws {
+        let directory = TemporaryDirectory("grow")
+        let writer = try WriterProcess(mode: "grow", root: directory.path, seconds: 120)
+        defer { writer.kill() }
+        let reader = try StatsReader(path: writer.path)
+        var counts: [Int] = []
+        var generations: [UInt64] = []
+        var problem: String? = nil
+        while counts.last ?? 0 < 20_000 {
+            let snapshot = try reader.snapshot()
+            counts.append(snapshot.count)
+            generations.append(snapshot.generation)
+            if let found = Self.check(snapshot) {
+                problem = found
+                break
+            }
+            if counts.count > 200_000 { break }
+        }
+        #expect(problem == nil)
+        #expect(counts.last == 20_000)
+        #expect(counts == counts.sorted(), "the metric count never goes down")
+        #expect(generations == generations.sorted(), "the generation never goes down")
+        #expect(Set(counts).count > 3, "the reader should have seen the file at several sizes")
+        // 20,000 descriptors need many metadata segments and a file far larger than at first.
+        var info = stat()
+        #expect(stat(writer.path, &info) == 0)
+        #expect(info.st_size >= 1 << 20)
+    }
+
+    @Test("a reader thread follows metrics added at run time, values untouched by growth")
+    func growingInProcess() throws {
+        let directory = TemporaryDirectory("grow-threads")
+        let writer = try StatsWriter(directory.options())
+        let first = try writer.counter("first")
+        first.increment(by: 7)
+        let reader = try StatsReader(path: writer.path)
+        #expect(try reader.snapshot().count == 1)
+        let initialGeneration = try reader.snapshot().generation
+        var handles: [Gauge] = []
+        for n in 0..<3000 {
+            let gauge = try writer.gauge("added.\(n)")
+            gauge.set(Int64(n) * 3)
+            handles.append(gauge)
+            if n % 500 == 0 {
+                let snapshot = try reader.snapshot()
+                #expect(snapshot.count == n + 2)
+                #expect(snapshot.value("first") == .uint(7))
+            }
+        }
+        first.increment()
+        let snapshot = try reader.snapshot()
+        #expect(snapshot.count == 3001)
+        #expect(snapshot.generation > initialGeneration)
+        #expect(snapshot.value("first") == .uint(8))
+        #expect(snapshot.value("added.2999") == .int(8997))
+        // Handles made before the file grew still write to the same place.
+        handles[0].set(-1)
+        #expect(try reader.snapshot().value("added.0") == .int(-1))
+    }
+
+    @Test("a file that cannot grow past its maximum size gives a clear error and keeps its metrics")
+    func full() throws {
+        let directory = TemporaryDirectory("full")
+        var options = directory.options()
+        options.maximumSize = 8 * 4096
+        let writer = try StatsWriter(options)
+        var made = 0
+        var failure: MmStatsError? = nil
+        do {
+            for n in 0..<10_000 {
+                _ = try writer.counter("c.\(n)")
+                made += 1
+            }
+        } catch {
+            failure = error
+        }
+        let error = try #require(failure)
+        #expect(error.code == .full)
+        #expect(error.path == writer.path)
+        #expect(error.description.contains("maximum size"))
+        #expect(made > 10)
+        let snapshot = try StatsReader(path: writer.path).snapshot()
+        #expect(snapshot.count == made)
+    }
+}
