@@ -35,7 +35,12 @@ enum Slurp {
         if paths.isEmpty { paths = [StatsDirectory.defaultRoot()] }
         var failed = false
         var snapshots: [Snapshot] = []
-        for file in StatsFiles.expand(paths, onError: { printError($0.description); failed = true }) {
+        for file in StatsFiles.expand(
+            paths,
+            onError: {
+                printError($0.description); failed = true
+            })
+        {
             do throws(MmStatsError) {
                 snapshots.append(try StatsReader(path: file).snapshot())
             } catch {

@@ -86,7 +86,8 @@ enum Sys {
         }
     }
 
-    static func mmap(length: Int, protection: Int32, flags: Int32, fd: Int32) -> Result<UnsafeMutableRawPointer, Errno> {
+    static func mmap(length: Int, protection: Int32, flags: Int32, fd: Int32) -> Result<UnsafeMutableRawPointer, Errno>
+    {
         guard let pointer = Glibc.mmap(nil, length, protection, flags, fd, 0), pointer != MAP_FAILED else {
             return .failure(.current)
         }

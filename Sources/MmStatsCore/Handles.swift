@@ -188,7 +188,8 @@ public struct Record {
     public func set(_ values: [Value]) {
         precondition(values.count == descriptor.signature.components.count, "one value per component")
         for (i, component) in descriptor.signature.components.enumerated() {
-            let slot = UnsafeMutableBufferPointer(start: shadow + descriptor.signature.slotOffsets[i], count: component.slotWords)
+            let slot = UnsafeMutableBufferPointer(
+                start: shadow + descriptor.signature.slotOffsets[i], count: component.slotWords)
             values[i].encode(component, into: slot)
         }
         commit()
@@ -269,7 +270,8 @@ extension StatsWriter {
                 for (i, component) in signature.components.enumerated() {
                     let start = signature.slotOffsets[i]
                     initial[i].encode(
-                        component, into: UnsafeMutableBufferPointer(rebasing: buffer[start..<start + component.slotWords]))
+                        component,
+                        into: UnsafeMutableBufferPointer(rebasing: buffer[start..<start + component.slotWords]))
                 }
             }
             initialWords = words

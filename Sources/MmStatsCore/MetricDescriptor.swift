@@ -222,7 +222,9 @@ extension MetricDescriptor {
             throw DescriptorError(
                 "record words \(recordWords) do not match signature '\(strings[2])' (\(signature.words) words)")
         }
-        let fieldNames = strings[3].isEmpty ? [] : strings[3].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let fieldNames =
+            strings[3].isEmpty
+            ? [] : strings[3].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard fieldNames.count == signature.components.count else {
             throw DescriptorError(
                 "\(fieldNames.count) field names for \(signature.components.count) components of '\(strings[2])'")
@@ -244,13 +246,18 @@ extension MetricDescriptor {
         var cursor = 0
         var result: [Dimension] = []
         func text(_ label: String) throws(DescriptorError) -> String {
-            guard cursor + 2 <= bytes.count else { throw DescriptorError("dimension \(label) length runs past the dimensions") }
+            guard cursor + 2 <= bytes.count else {
+                throw DescriptorError("dimension \(label) length runs past the dimensions")
+            }
             let length = Int(view.u16(cursor))
             cursor += 2
             guard cursor + length <= bytes.count else {
                 throw DescriptorError("dimension \(label) (\(length) bytes) runs past the dimensions")
             }
-            guard let string = String(validating: UnsafeRawBufferPointer(rebasing: bytes[cursor..<cursor + length]), as: UTF8.self) else {
+            guard
+                let string = String(
+                    validating: UnsafeRawBufferPointer(rebasing: bytes[cursor..<cursor + length]), as: UTF8.self)
+            else {
                 throw DescriptorError("dimension \(label) is not valid UTF-8")
             }
             cursor += length

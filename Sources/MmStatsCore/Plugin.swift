@@ -85,7 +85,8 @@ public final class PluginRegistry: Sendable {
     public func register(_ plugin: Plugin) throws(MmStatsError) {
         try state.withLock { (state: inout State) throws(MmStatsError) in
             func taken(_ what: String) -> MmStatsError {
-                MmStatsError(.invalidArgument, path: nil, entry: "plugin \(plugin.name)", "\(what) is already registered")
+                MmStatsError(
+                    .invalidArgument, path: nil, entry: "plugin \(plugin.name)", "\(what) is already registered")
             }
             if state.plugins.contains(where: { $0.name == plugin.name }) { throw taken("the plugin name") }
             var kinds = state.kinds

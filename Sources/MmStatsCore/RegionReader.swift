@@ -58,7 +58,9 @@ public struct RegionReader: @unchecked Sendable {
         var reference = plan.reference(outputIndex: 0)
         var busy = 0
         let status = output.withUnsafeMutableBufferPointer { buffer in
-            mmstats_read_records(base, UInt64(Format.Header.flipSequence), swapped ? 1 : 0, &reference, 1, buffer.baseAddress, 100_000, &busy)
+            mmstats_read_records(
+                base, UInt64(Format.Header.flipSequence), swapped ? 1 : 0, &reference, 1, buffer.baseAddress, 100_000,
+                &busy)
         }
         switch Int(status) {
         case MMSTATS_READ_OK: return output
@@ -71,7 +73,8 @@ public struct RegionReader: @unchecked Sendable {
     func checkRange(_ offset: Int, bytes: Int, what: String) throws(MmStatsError) {
         guard offset >= 0, bytes >= 0, offset % 8 == 0, offset <= size - bytes else {
             throw MmStatsError(
-                .corrupt, path: path, "\(what) of \(bytes) bytes at offset \(offset) is outside the \(size)-byte mapping")
+                .corrupt, path: path,
+                "\(what) of \(bytes) bytes at offset \(offset) is outside the \(size)-byte mapping")
         }
     }
 
@@ -92,7 +95,8 @@ struct RecordPlan {
         let entry = "metric \(descriptor.metricID) (\(descriptor.displayName))"
         func check(_ offset: Int, _ bytes: Int, _ label: String) throws(MmStatsError) {
             guard offset % 8 == 0 else {
-                throw MmStatsError(.corrupt, path: path, entry: entry, "\(label) offset \(offset) is not 8-byte aligned")
+                throw MmStatsError(
+                    .corrupt, path: path, entry: entry, "\(label) offset \(offset) is not 8-byte aligned")
             }
             guard offset >= headerSize, offset <= mappedSize - bytes else {
                 throw MmStatsError(

@@ -106,7 +106,8 @@ public struct Signature: Equatable, Hashable, Sendable, CustomStringConvertible 
                 if repeats == 0 { throw SignatureError(column: start + 1, reason: "repeat count 0") }
                 components.append(contentsOf: repeatElement(type, count: repeats))
             } else {
-                throw SignatureError(column: index + 1, reason: "unknown type letter '\(Character(Unicode.Scalar(letter)))'")
+                throw SignatureError(
+                    column: index + 1, reason: "unknown type letter '\(Character(Unicode.Scalar(letter)))'")
             }
             if components.count > 65_535 { throw SignatureError(column: index + 1, reason: "too many components") }
             index += 1

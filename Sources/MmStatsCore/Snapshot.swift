@@ -22,7 +22,8 @@ public struct Snapshot: Sendable {
         case samples([MetricSample])
     }
 
-    init(path: String, version: Int, generation: UInt64, writer: WriterIdentity, table: MetadataTable, words: [UInt64]) {
+    init(path: String, version: Int, generation: UInt64, writer: WriterIdentity, table: MetadataTable, words: [UInt64])
+    {
         self.path = path
         self.version = version
         self.generation = generation

@@ -34,7 +34,8 @@ public enum StatsDirectory {
         case .success(let opened): fd = opened
         case .failure(let error):
             if error == .loop || error.code == ENOTDIR {
-                throw MmStatsError(.unsafePath, path: root, "refusing the stats root: it is a symbolic link or not a directory")
+                throw MmStatsError(
+                    .unsafePath, path: root, "refusing the stats root: it is a symbolic link or not a directory")
             }
             throw .system(error, path: root, "cannot open the stats root")
         }
@@ -54,7 +55,8 @@ public enum StatsDirectory {
                 case .success(let opened): next = opened
                 case .failure(let error):
                     if error == .loop || error.code == ENOTDIR {
-                        throw MmStatsError(.unsafePath, path: path, "refusing a symbolic link or non-directory in the stats tree")
+                        throw MmStatsError(
+                            .unsafePath, path: path, "refusing a symbolic link or non-directory in the stats tree")
                     }
                     throw MmStatsError.system(error, path: path, "cannot open the directory")
                 }
@@ -91,7 +93,8 @@ public enum StatsDirectory {
         }
         if info.st_uid != getuid() {
             throw MmStatsError(
-                .unsafePath, path: path, "the directory belongs to uid \(info.st_uid), not to this user (uid \(getuid()))")
+                .unsafePath, path: path,
+                "the directory belongs to uid \(info.st_uid), not to this user (uid \(getuid()))")
         }
         if info.st_mode & 0o022 != 0 {
             throw MmStatsError(

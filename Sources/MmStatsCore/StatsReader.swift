@@ -64,7 +64,8 @@ public final class StatsReader {
             Sys.munmap(UnsafeMutableRawPointer(mutating: base), mappedSize)
             Sys.close(fd)
             throw MmStatsError(
-                .unsupportedVersion, path: path, "not an mmstats file (version byte \(first); this reader reads 1 and 2)")
+                .unsupportedVersion, path: path,
+                "not an mmstats file (version byte \(first); this reader reads 1 and 2)")
         }
     }
 
@@ -111,7 +112,7 @@ public final class StatsReader {
         if version == 1 { return try V1File.snapshot(region, path: path) }
         do throws(MmStatsError) {
             return try snapshotV2()
-        } catch where error.code == .truncated {
+        } catch  where error.code == .truncated {
             // The file may have been replaced or shrunk: map it again once and retry.
             try remap()
             return try snapshotV2()
@@ -132,14 +133,16 @@ public final class StatsReader {
         switch Int(status) {
         case MMSTATS_READ_OK: break
         case MMSTATS_READ_BUSY:
-            let entry = busy < table.referenced.count ? table.descriptors[table.referenced[busy]].displayName : "page flip"
+            let entry =
+                busy < table.referenced.count ? table.descriptors[table.referenced[busy]].displayName : "page flip"
             throw MmStatsError(.busy, path: path, entry: entry, "the record kept changing while read")
         default:
             self.table = nil
             throw region.faulted()
         }
         let header = try readHeader()
-        return Snapshot(path: path, version: 2, generation: table.generation, writer: header.identity, table: table, words: words)
+        return Snapshot(
+            path: path, version: 2, generation: table.generation, writer: header.identity, table: table, words: words)
     }
 
     // MARK: Header and metadata
@@ -156,7 +159,8 @@ public final class StatsReader {
     func readHeader() throws(MmStatsError) -> Header {
         guard mappedSize >= Format.headerSize else {
             throw MmStatsError(
-                .corrupt, path: path, "the file is \(mappedSize) bytes, smaller than the \(Format.headerSize)-byte header")
+                .corrupt, path: path,
+                "the file is \(mappedSize) bytes, smaller than the \(Format.headerSize)-byte header")
         }
         let bytes = try region.bytes(at: 0, count: Format.headerSize)
         guard bytes[0] == Format.version else {
@@ -173,14 +177,16 @@ public final class StatsReader {
             } else if native == Format.byteOrderMark.byteSwapped {
                 swapped = true
             } else {
-                return .failure(MmStatsError(.corrupt, path: path, "bad byte order mark 0x\(String(native, radix: 16))"))
+                return .failure(
+                    MmStatsError(.corrupt, path: path, "bad byte order mark 0x\(String(native, radix: 16))"))
             }
             let view = ByteView(bytes: raw, swapped: swapped)
             let headerSize = Int(view.u16(Format.Header.headerSize))
             guard headerSize >= Format.headerSize, headerSize <= mappedSize else {
                 return .failure(
                     MmStatsError(
-                        .corrupt, path: path, "header size \(headerSize) is not between 256 and the file size \(mappedSize)"))
+                        .corrupt, path: path,
+                        "header size \(headerSize) is not between 256 and the file size \(mappedSize)"))
             }
             func name(_ offset: Int) -> String {
                 let field = raw[offset..<offset + Format.Header.nameCapacity]
@@ -222,7 +228,7 @@ public final class StatsReader {
                 let table = try MetadataTable(parsing: region, header: header)
                 self.table = table
                 return table
-            } catch where error.code == .corrupt && attempt < 2 {
+            } catch  where error.code == .corrupt && attempt < 2 {
                 // A writer that grew the file after we mapped it: map again and parse again.
                 attempt += 1
                 guard try readHeader().fileSize > mappedSize else { throw error }
@@ -280,7 +286,8 @@ final class MetadataTable: Sendable {
             }
             guard used <= capacity, used % 8 == 0 else {
                 throw MmStatsError(
-                    .corrupt, path: path, entry: where_, "used bytes \(used) exceed capacity \(capacity) or are misaligned")
+                    .corrupt, path: path, entry: where_,
+                    "used bytes \(used) exceed capacity \(capacity) or are misaligned")
             }
             let entries = try region.bytes(at: start, count: Int(used))
             let parsed = entries.withUnsafeBytes { raw -> Result<[MetricDescriptor], MmStatsError> in
@@ -289,7 +296,8 @@ final class MetadataTable: Sendable {
                 var found: [MetricDescriptor] = []
                 while cursor < raw.count {
                     do throws(DescriptorError) {
-                        let (descriptor, size) = try MetricDescriptor.decode(view, at: cursor, available: raw.count - cursor)
+                        let (descriptor, size) = try MetricDescriptor.decode(
+                            view, at: cursor, available: raw.count - cursor)
                         found.append(descriptor)
                         cursor += size
                     } catch {
@@ -305,7 +313,8 @@ final class MetadataTable: Sendable {
             descriptors += try parsed.get()
             guard nextOffset == 0 || nextOffset > UInt64(segment) else {
                 throw MmStatsError(
-                    .corrupt, path: path, entry: where_, "next segment \(nextOffset) does not come after this one (a loop)")
+                    .corrupt, path: path, entry: where_,
+                    "next segment \(nextOffset) does not come after this one (a loop)")
             }
             segment = nextOffset > UInt64(Int.max) ? Int.max : Int(nextOffset)
             segmentIndex += 1

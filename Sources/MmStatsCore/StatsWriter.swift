@@ -41,7 +41,8 @@ public final class StatsWriter {
     /// Creates the file `root/application/model/<template>` and its directories, safely.
     public init(_ options: WriterOptions = WriterOptions()) throws(MmStatsError) {
         guard options.layout == .word || options.layout == .pageFlip else {
-            throw MmStatsError(.invalidArgument, path: nil, "a file's layout is .word or .pageFlip, not \(options.layout)")
+            throw MmStatsError(
+                .invalidArgument, path: nil, "a file's layout is .word or .pageFlip, not \(options.layout)")
         }
         let root = options.root ?? StatsDirectory.defaultRoot()
         let tid = ProcessIdentity.currentThreadID
@@ -179,7 +180,8 @@ extension StatsWriter {
             guard existing.descriptor.kind == kind.name, existing.descriptor.signature == kind.signature else {
                 throw MmStatsError(
                     .invalidArgument, path: path, entry: existing.descriptor.displayName,
-                    "already registered as a \(existing.descriptor.kind) with signature '\(existing.descriptor.signature)'")
+                    "already registered as a \(existing.descriptor.kind) with signature '\(existing.descriptor.signature)'"
+                )
             }
             return existing
         }
@@ -191,7 +193,8 @@ extension StatsWriter {
         }
         if layout == .pageFlip && options.layout != .pageFlip {
             throw MmStatsError(
-                .invalidArgument, path: path, entry: name, "page-flip records need a file created with layout .pageFlip")
+                .invalidArgument, path: path, entry: name, "page-flip records need a file created with layout .pageFlip"
+            )
         }
         let words = kind.signature.words
         let alignment = cacheLineAligned ? 64 : 8
@@ -232,7 +235,9 @@ extension StatsWriter {
             throw fail("the \(label) is \(text.utf8.count) bytes; the limit is 65535")
         }
         if kind.fieldNames.count != kind.signature.components.count {
-            throw fail("kind '\(kind.name)' names \(kind.fieldNames.count) fields for \(kind.signature.components.count) components")
+            throw fail(
+                "kind '\(kind.name)' names \(kind.fieldNames.count) fields for \(kind.signature.components.count) components"
+            )
         }
         if kind.fieldNames.contains(where: { $0.isEmpty || $0.contains(",") }) {
             throw fail("field names must be non-empty and contain no ','")
@@ -247,7 +252,9 @@ extension StatsWriter {
         Int, Int, UnsafeMutablePointer<UInt64>
     ) {
         let bytes = words * 8
-        if let last = flipArenas.indices.last, flipArenas[last].used.aligned(to: alignment) + bytes <= flipArenas[last].capacity {
+        if let last = flipArenas.indices.last,
+            flipArenas[last].used.aligned(to: alignment) + bytes <= flipArenas[last].capacity
+        {
             let offset = flipArenas[last].used.aligned(to: alignment)
             flipArenas[last].used = offset + bytes
             let arena = flipArenas[last]
@@ -305,7 +312,8 @@ extension StatsWriter {
         case .doubleBuffer:
             for i in 0..<count {
                 region.word(at: descriptor.valueOffset + 8 * (1 + i)).pointee.store(words[i], ordering: .relaxed)
-                region.word(at: descriptor.valueOffset + 8 * (1 + count + i)).pointee.store(words[i], ordering: .relaxed)
+                region.word(at: descriptor.valueOffset + 8 * (1 + count + i)).pointee.store(
+                    words[i], ordering: .relaxed)
             }
         default:
             for i in 0..<count {

@@ -26,8 +26,12 @@ enum V1File {
             let bufferByte = bytes[at]
             at += 1
             let copies = bufferByte == 0xFF ? 1 : 2
-            guard bufferByte == 0xFF || bufferByte <= 1 else { throw fail("bad write-buffer byte \(bufferByte) in '\(label)'") }
-            guard at + copies * size <= bytes.count else { throw fail("value of '\(label)' runs past the end of the file") }
+            guard bufferByte == 0xFF || bufferByte <= 1 else {
+                throw fail("bad write-buffer byte \(bufferByte) in '\(label)'")
+            }
+            guard at + copies * size <= bytes.count else {
+                throw fail("value of '\(label)' runs past the end of the file")
+            }
             let valueStart = copies == 1 ? at : at + Int(bufferByte ^ 1) * size
             let value = decode(component, Array(bytes[valueStart..<(valueStart + size)]))
             if label.hasSuffix("sys.pid"), let number = value.intValue { pid = Int32(truncatingIfNeeded: number) }
@@ -48,7 +52,8 @@ enum V1File {
     ) throws(MmStatsError) -> (ComponentType, Int) {
         let sizes: [String: (ComponentType, Int)] = [
             "Q": (.uint64, 8), "q": (.int64, 8), "I": (.uint32, 4), "i": (.int32, 4), "H": (.uint16, 2),
-            "h": (.int16, 2), "B": (.uint8, 1), "b": (.int8, 1), "?": (.bool, 1), "f": (.float32, 4), "d": (.float64, 8),
+            "h": (.int16, 2), "B": (.uint8, 1), "b": (.int8, 1), "?": (.bool, 1), "f": (.float32, 4),
+            "d": (.float64, 8),
             "L": (.uint64, 8), "l": (.int64, 8),
         ]
         if let known = sizes[text] { return known }

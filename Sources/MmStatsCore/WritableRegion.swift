@@ -69,7 +69,10 @@ final class WritableRegion {
     /// Plain-stores bytes that no reader can see yet (before they are published).
     func write(_ bytes: [UInt8], at offset: Int) {
         precondition(offset >= 0 && offset + bytes.count <= size, "write past the end of the region")
-        bytes.withUnsafeBytes { (base + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        bytes.withUnsafeBytes { source in
+            guard let start = source.baseAddress else { return }
+            (base + offset).copyMemory(from: start, byteCount: source.count)
+        }
     }
 
     func store32(_ value: UInt32, at offset: Int) {
@@ -96,9 +99,12 @@ final class PrivateArena {
     func allocate(words: Int, alignment: Int = 8) -> UnsafeMutablePointer<UInt64> {
         let bytes = max(words, 1) * 8
         var offset = used.aligned(to: alignment)
-        if current == nil || offset + bytes > capacity {
+        let block: UnsafeMutableRawPointer
+        if let current, offset + bytes <= capacity {
+            block = current
+        } else {
             let size = max(bytes, 16 * 1024)
-            let block = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+            block = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
             block.initializeMemory(as: UInt8.self, repeating: 0, count: size)
             blocks.append((block, size))
             current = block
@@ -106,6 +112,6 @@ final class PrivateArena {
             offset = 0
         }
         used = offset + bytes
-        return (current! + offset).bindMemory(to: UInt64.self, capacity: max(words, 1))
+        return (block + offset).bindMemory(to: UInt64.self, capacity: max(words, 1))
     }
 }

@@ -65,7 +65,8 @@ do throws(MmStatsError) {
         }
     case "double-buffer":
         // b = 2a, c = a + b, d = a ^ 0x5555…: a reader seeing a mix of two updates breaks them.
-        let record = try stats.record("torture.quad", kind: QuadKind(), initial: [.uint(0), .uint(0), .uint(0), .uint(0x5555_5555_5555_5555)])
+        let record = try stats.record(
+            "torture.quad", kind: QuadKind(), initial: [.uint(0), .uint(0), .uint(0), .uint(0x5555_5555_5555_5555)])
         say(stats.path)
         while true {
             n &+= 1

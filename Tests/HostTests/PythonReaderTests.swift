@@ -53,7 +53,9 @@ struct PythonReaderTests {
             let sFile = try #require(s as? NSDictionary)
             let pFile = try #require(p as? NSDictionary)
             #expect(sFile == pFile, "\(sFile["path"] ?? "?") differs")
-            if sFile != pFile, let sm = sFile["metrics"] as? [NSDictionary], let pm = pFile["metrics"] as? [NSDictionary] {
+            if sFile != pFile, let sm = sFile["metrics"] as? [NSDictionary],
+                let pm = pFile["metrics"] as? [NSDictionary]
+            {
                 for (a, b) in zip(sm, pm) where a != b { Issue.record("swift \(a)\npython \(b)") }
             }
         }

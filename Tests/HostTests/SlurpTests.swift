@@ -69,7 +69,10 @@ struct SlurpTests {
         let result = try run(Binaries.mmstats, ["slurp", writers[0].path, Self.v1Fixture])
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.first == "==> \(writers[0].path) (v2, pid \(getpid()), tid \(writers[0].tidForTest), web/HTTPStats, live) <==")
+        #expect(
+            lines.first
+                == "==> \(writers[0].path) (v2, pid \(getpid()), tid \(writers[0].tidForTest), web/HTTPStats, live) <=="
+        )
         #expect(lines.contains("index.response{code=200}  42"))
         #expect(lines.contains("queue.depth               -3"))
         #expect(lines.contains("job.time                  count=3 sum=1.25"))
@@ -109,11 +112,14 @@ struct SlurpTests {
     @Test("the demo writes, reads back and removes its file")
     func demo() throws {
         let directory = TemporaryDirectory("demo")
-        let result = try run(Binaries.mmstats, ["demo", "--seconds", "0"], environment: ["MMSTATS_PATH": directory.path])
+        let result = try run(
+            Binaries.mmstats, ["demo", "--seconds", "0"], environment: ["MMSTATS_PATH": directory.path])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("http.requests{code=200}  1000"))
         #expect(result.stdout.contains("job.time                 count=1000"))
-        let left = try FileManager.default.subpathsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".mmstats") }
+        let left = try FileManager.default.subpathsOfDirectory(atPath: directory.path).filter {
+            $0.hasSuffix(".mmstats")
+        }
         #expect(left.isEmpty)
     }
 }

@@ -122,7 +122,11 @@ struct ConcurrencyTests {
                     }
                 }
             case "double-buffer":
-                guard let record = try? stats.record("torture.quad", kind: QuadKind(), initial: [.uint(0), .uint(0), .uint(0), .uint(0x5555_5555_5555_5555)]) else { return }
+                guard
+                    let record = try? stats.record(
+                        "torture.quad", kind: QuadKind(),
+                        initial: [.uint(0), .uint(0), .uint(0), .uint(0x5555_5555_5555_5555)])
+                else { return }
                 path.withLock { $0 = stats.path }
                 while !stop.load(ordering: .relaxed) {
                     n &+= 1

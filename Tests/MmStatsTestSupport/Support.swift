@@ -31,7 +31,8 @@ public final class TemporaryDirectory: @unchecked Sendable {
 public enum Binaries {
     /// The build products directory.
     public static var directory: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let exe =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var url = URL(fileURLWithPath: exe).deletingLastPathComponent()
         // Inside an .xctest bundle on some platforms: climb out to the products directory.
         while url.path.contains(".xctest") { url = url.deletingLastPathComponent() }

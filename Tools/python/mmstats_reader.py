@@ -666,7 +666,11 @@ def _read_values(mf: _MappedFile, descs: List[Descriptor]) -> Dict[int, object]:
             results[desc.index] = f"unknown layout {desc.layout}"
         else:
             raw = raw_records[desc.index]
-            results[desc.index] = raw if isinstance(raw, str) else _decode_record(mf, desc, raw)
+            try:
+                results[desc.index] = (raw if isinstance(raw, str)
+                                       else _decode_record(mf, desc, raw))
+            except _Unreadable as exc:
+                results[desc.index] = str(exc)
     return results
 
 

@@ -260,6 +260,15 @@ def metric_map(info):
     return {m["name"]: m for m in info["metrics"]}
 
 
+def _outcome(path):
+    """The name of the exception ``read_file(path)`` raises, or "ok"."""
+    try:
+        read_file(path)
+        return "ok"
+    except Exception as exc:  # the caller checks which type it was
+        return type(exc).__name__
+
+
 class TempDirTest(unittest.TestCase):
     """A test case with a fresh temporary directory."""
 
@@ -606,6 +615,14 @@ class HostileTests(TempDirTest):
 
     def test_segment_chain_loop(self):
         seg0, seg1 = self.w.segments[0][0], self.w.segments[1][0]
+        # Guard the test itself: a reader that followed the loop would never return.
+        result = []
+        path = self.write("loop.mmstats", self.patched(seg1 + 24, "Q", seg0))
+        thread = threading.Thread(target=lambda: result.append(_outcome(path)), daemon=True)
+        thread.start()
+        thread.join(10)
+        self.assertFalse(thread.is_alive(), "reader loops on a segment chain cycle")
+        self.assertEqual(result, ["MmstatsError"])
         self.assert_bad(self.patched(seg1 + 24, "Q", seg0), f"segment at offset {seg1}",
                         "loop")
         self.assert_bad(self.patched(seg1 + 24, "Q", seg1), "loop")

@@ -1,0 +1,67 @@
+import Foundation
+import MmStatsCore
+import MmStatsTestSupport
+import Synchronization
+import Testing
+
+@Suite("Per-thread writers")
+struct ThreadStatsTests {
+    @Test("each thread gets its own file, reused within the thread and removed when the thread exits")
+    func threadFiles() throws {
+        let directory = TemporaryDirectory("thread-stats")
+        let options = directory.options(application: "pool", model: "Worker")
+        let paths = Mutex<[Int: String]>([:])
+        let again = Mutex<[Int: Bool]>([:])
+        let release = DispatchSemaphore(value: 0)
+        let started = DispatchSemaphore(value: 0)
+        let finished = DispatchSemaphore(value: 0)
+        for index in 0..<3 {
+            let thread = Thread {
+                defer { finished.signal() }
+                guard let stats = try? ThreadStats.writer(options), let done = try? stats.counter("jobs.done") else {
+                    started.signal()
+                    return
+                }
+                done.increment(by: UInt64(index + 1))
+                let same = (try? ThreadStats.writer(options)) === stats
+                paths.withLock { $0[index] = stats.path }
+                again.withLock { $0[index] = same }
+                started.signal()
+                release.wait()  // keep the thread (and its file) alive until the reader has looked
+            }
+            thread.start()
+        }
+        for _ in 0..<3 { started.wait() }
+        let files = paths.withLock { $0 }
+        #expect(files.count == 3)
+        #expect(Set(files.values).count == 3, "one file per thread")
+        #expect(again.withLock { $0 }.values.allSatisfy { $0 }, "the same writer within a thread")
+        for (index, path) in files {
+            let snapshot = try StatsReader(path: path).snapshot()
+            #expect(snapshot.value("jobs.done") == .uint(UInt64(index + 1)))
+            #expect(snapshot.writer.tid != Int64(getpid()) || index < 0)  // a worker thread's id, not the main one's
+        }
+        for _ in 0..<3 { release.signal() }
+        for _ in 0..<3 { finished.wait() }
+        // The key's destructor runs as each thread exits, just after its block returns.
+        var remaining = Array(files.values)
+        for _ in 0..<500 where !remaining.isEmpty {
+            remaining.removeAll { !FileManager.default.fileExists(atPath: $0) }
+            if !remaining.isEmpty { usleep(10_000) }
+        }
+        #expect(remaining.isEmpty, "files of exited threads must be removed: \(remaining)")
+    }
+
+    @Test("closing a writer removes its file; its handles stay safe to use")
+    func closeRemoves() throws {
+        let directory = TemporaryDirectory("close")
+        let writer = try StatsWriter(directory.options())
+        let counter = try writer.counter("c")
+        #expect(FileManager.default.fileExists(atPath: writer.path))
+        writer.close()
+        #expect(!FileManager.default.fileExists(atPath: writer.path))
+        counter.increment()
+        #expect(counter.value == 1)
+        #expect(throws: MmStatsError.self) { _ = try StatsReader(path: writer.path) }
+    }
+}
