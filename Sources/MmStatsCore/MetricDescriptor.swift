@@ -174,8 +174,10 @@ struct ByteView {
 extension MetricDescriptor {
     /// Parses one descriptor at `offset` in `view`, which holds `available` valid bytes from there.
     /// Checks every length and string; the value offsets are checked by the caller.
+    /// `unreadable` is set when the file is sound but this metric cannot be decoded (an unknown
+    /// signature letter).
     static func decode(_ view: ByteView, at offset: Int, available: Int) throws(DescriptorError) -> (
-        MetricDescriptor, size: Int
+        MetricDescriptor, size: Int, unreadable: String?
     ) {
         guard available >= Format.descriptorFixedSize else {
             throw DescriptorError("only \(available) bytes left for a \(Format.descriptorFixedSize)-byte descriptor")
@@ -215,6 +217,15 @@ extension MetricDescriptor {
         let signature: Signature
         do {
             signature = try Signature(strings[2])
+        } catch  where error.reason.hasPrefix("unknown type letter") {
+            // A letter from a later minor version (§9): the metric is unreadable, the file is not.
+            // Its record still has to lie inside the file, so keep its size in words.
+            let placeholder = MetricDescriptor(
+                name: strings[1], dimensions: dimensions, kind: strings[0], unit: strings[4], help: strings[5],
+                signature: Signature(Array(repeating: .uint64, count: recordWords)),
+                fieldNames: (0..<recordWords).map { "word\($0)" }, layout: layout, flags: flags,
+                valueOffset: Int(clamping: valueOffset), altOffset: Int(clamping: altOffset), metricID: metricID)
+            return (placeholder, size, "signature '\(strings[2])': \(error.reason)")
         } catch {
             throw DescriptorError("signature '\(strings[2])': \(error)")
         }
@@ -229,6 +240,17 @@ extension MetricDescriptor {
             throw DescriptorError(
                 "\(fieldNames.count) field names for \(signature.components.count) components of '\(strings[2])'")
         }
+        let duplicate =
+            Set(fieldNames).count != fieldNames.count
+            ? "field names repeat"
+            : Set(dimensions.map(\.key)).count != dimensions.count ? "dimension keys repeat" : nil
+        if let duplicate {
+            let placeholder = MetricDescriptor(
+                name: strings[1], dimensions: dimensions, kind: strings[0], unit: strings[4], help: strings[5],
+                signature: signature, fieldNames: fieldNames, layout: layout, flags: flags,
+                valueOffset: Int(clamping: valueOffset), altOffset: Int(clamping: altOffset), metricID: metricID)
+            return (placeholder, size, duplicate)
+        }
         guard valueOffset <= UInt64(Int.max), altOffset <= UInt64(Int.max) else {
             throw DescriptorError("value offset \(valueOffset) is impossible")
         }
@@ -236,7 +258,7 @@ extension MetricDescriptor {
             name: strings[1], dimensions: dimensions, kind: strings[0], unit: strings[4], help: strings[5],
             signature: signature, fieldNames: fieldNames, layout: layout, flags: flags,
             valueOffset: Int(valueOffset), altOffset: Int(altOffset), metricID: metricID)
-        return (descriptor, size)
+        return (descriptor, size, nil)
     }
 
     private static func decodeDimensions(_ bytes: UnsafeRawBufferPointer, swapped: Bool) throws(DescriptorError)

@@ -212,29 +212,22 @@ public final class StatsReader {
     }
 
     private func currentTable() throws(MmStatsError) -> MetadataTable {
-        var attempt = 0
-        while true {
-            var header = try readHeader()
-            swapped = header.swapped
-            // Acquire the generation before the metadata it covers.
-            let generationWord = try region.loadAcquiring(at: Format.Header.generation)
-            header.generation = header.swapped ? generationWord.byteSwapped : generationWord
-            if let table, table.generation == header.generation { return table }
-            if header.fileSize > mappedSize {
-                try remap()
-                header.fileSize = min(header.fileSize, mappedSize)
-            }
-            do throws(MmStatsError) {
-                let table = try MetadataTable(parsing: region, header: header)
-                self.table = table
-                return table
-            } catch  where error.code == .corrupt && attempt < 2 {
-                // A writer that grew the file after we mapped it: map again and parse again.
-                attempt += 1
-                guard try readHeader().fileSize > mappedSize else { throw error }
-                try remap()
-            }
+        var header = try readHeader()
+        swapped = header.swapped
+        // Acquire the generation before the metadata it covers.
+        let generationWord = try region.loadAcquiring(at: Format.Header.generation)
+        header.generation = header.swapped ? generationWord.byteSwapped : generationWord
+        if let table, table.generation == header.generation { return table }
+        let table = try MetadataTable(parsing: region, header: header) { () throws(MmStatsError) -> RegionReader? in
+            // Something lies past the mapping: if the writer has grown the file since we
+            // mapped it, map it again and go on (values never move, so nothing parsed so far
+            // changes); otherwise the caller reports the offset as outside the file.
+            guard case .success(let info) = Sys.fstat(self.fd), Int(info.st_size) > self.mappedSize else { return nil }
+            try self.remap()
+            return self.region
         }
+        self.table = table
+        return table
     }
 }
 
@@ -251,13 +244,24 @@ final class MetadataTable: Sendable {
     let referenced: [Int]
     let totalWords: Int
 
-    init(parsing region: RegionReader, header: StatsReader.Header) throws(MmStatsError) {
+    /// Parses the metadata; `grow` maps a file that grew since `region` was mapped (nil if it did not).
+    init(
+        parsing initialRegion: RegionReader, header: StatsReader.Header,
+        grow: () throws(MmStatsError) -> RegionReader?
+    ) throws(MmStatsError) {
+        var region = initialRegion
         let path = region.path
+        /// Makes sure `end` is mapped if the file is that large now.
+        func reach(_ end: Int) throws(MmStatsError) {
+            while end > region.size, let bigger = try grow() { region = bigger }
+        }
         var descriptors: [MetricDescriptor] = []
+        var unreadables: [String?] = []
         var segment = header.firstSegment
         var segmentIndex = 0
         while segment != 0 {
             let where_ = "metadata segment \(segmentIndex) at offset \(segment)"
+            try reach(segment.addingReportingOverflow(Format.segmentHeaderSize).partialValue)
             guard segment % 8 == 0, segment >= header.headerSize,
                 segment <= region.size - Format.segmentHeaderSize
             else {
@@ -279,6 +283,7 @@ final class MetadataTable: Sendable {
             let usedWord = try region.loadAcquiring(at: segment + Format.Segment.used)
             let used = header.swapped ? usedWord.byteSwapped : usedWord
             let start = segment + Format.segmentHeaderSize
+            if capacity <= UInt64(Int.max - start) { try reach(start + Int(capacity)) }
             guard capacity <= UInt64(region.size - start) else {
                 throw MmStatsError(
                     .corrupt, path: path, entry: where_,
@@ -290,15 +295,15 @@ final class MetadataTable: Sendable {
                     "used bytes \(used) exceed capacity \(capacity) or are misaligned")
             }
             let entries = try region.bytes(at: start, count: Int(used))
-            let parsed = entries.withUnsafeBytes { raw -> Result<[MetricDescriptor], MmStatsError> in
+            let parsed = entries.withUnsafeBytes { raw -> Result<[(MetricDescriptor, String?)], MmStatsError> in
                 let view = ByteView(bytes: raw, swapped: header.swapped)
                 var cursor = 0
-                var found: [MetricDescriptor] = []
+                var found: [(MetricDescriptor, String?)] = []
                 while cursor < raw.count {
                     do throws(DescriptorError) {
-                        let (descriptor, size) = try MetricDescriptor.decode(
+                        let (descriptor, size, unreadable) = try MetricDescriptor.decode(
                             view, at: cursor, available: raw.count - cursor)
-                        found.append(descriptor)
+                        found.append((descriptor, unreadable))
                         cursor += size
                     } catch {
                         return .failure(
@@ -310,7 +315,10 @@ final class MetadataTable: Sendable {
                 }
                 return .success(found)
             }
-            descriptors += try parsed.get()
+            for (descriptor, unreadable) in try parsed.get() {
+                descriptors.append(descriptor)
+                unreadables.append(unreadable)
+            }
             guard nextOffset == 0 || nextOffset > UInt64(segment) else {
                 throw MmStatsError(
                     .corrupt, path: path, entry: where_,
@@ -331,7 +339,15 @@ final class MetadataTable: Sendable {
                 errors.append("unknown layout \(descriptor.layout.rawValue)")
                 continue
             }
+            let recordEnd = max(descriptor.valueOffset, descriptor.altOffset)
+                .addingReportingOverflow((1 + 2 * descriptor.signature.words) * 8)
+            if !recordEnd.overflow { try reach(recordEnd.partialValue) }
             let plan = try RecordPlan(descriptor, mappedSize: region.size, headerSize: header.headerSize, path: path)
+            if let unreadable = unreadables[index] {
+                outputIndex.append(nil)
+                errors.append(unreadable)
+                continue
+            }
             references.append(plan.reference(outputIndex: total))
             referenced.append(index)
             outputIndex.append(total)

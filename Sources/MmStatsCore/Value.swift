@@ -42,8 +42,14 @@ public enum Value: Equatable, Hashable, Sendable, CustomStringConvertible {
     public static func decode(_ type: ComponentType, words: UnsafeBufferPointer<UInt64>) -> Value {
         let w = words.first ?? 0
         switch type {
-        case .uint64, .uint32, .uint16, .uint8: return .uint(w)
-        case .int64, .int32, .int16, .int8: return .int(Int64(bitPattern: w))
+        case .uint64: return .uint(w)
+        case .uint32: return .uint(UInt64(UInt32(truncatingIfNeeded: w)))
+        case .uint16: return .uint(UInt64(UInt16(truncatingIfNeeded: w)))
+        case .uint8: return .uint(UInt64(UInt8(truncatingIfNeeded: w)))
+        case .int64: return .int(Int64(bitPattern: w))
+        case .int32: return .int(Int64(Int32(truncatingIfNeeded: w)))
+        case .int16: return .int(Int64(Int16(truncatingIfNeeded: w)))
+        case .int8: return .int(Int64(Int8(truncatingIfNeeded: w)))
         case .bool: return .bool(w != 0)
         case .float64: return .double(Double(bitPattern: w))
         case .float32: return .double(Double(Float(bitPattern: UInt32(truncatingIfNeeded: w))))

@@ -682,7 +682,7 @@ def _metric_json(desc: Descriptor, values: object) -> dict:
         "kind": desc.kind,
         "unit": desc.unit,
         "description": desc.description,
-        "layout": LAYOUT_NAMES.get(desc.layout, "unknown"),
+        "layout": LAYOUT_NAMES.get(desc.layout, f"layout-{desc.layout}"),
     }
     if isinstance(values, str):
         out["error"] = values
