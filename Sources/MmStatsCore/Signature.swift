@@ -101,6 +101,8 @@ public struct Signature: Equatable, Hashable, Sendable, CustomStringConvertible 
                     throw SignatureError(column: index + 1, reason: "a string needs its byte length before 's'")
                 }
                 components.append(.string(capacity: capacity))
+            } else if letter <= 0x20 || letter >= 0x7F {
+                throw SignatureError(column: index + 1, reason: "whitespace or a non-printable byte is not allowed")
             } else if let type = ComponentType(letter: letter) {
                 let repeats = count ?? 1
                 if repeats == 0 { throw SignatureError(column: start + 1, reason: "repeat count 0") }
