@@ -219,11 +219,14 @@ extension MetricDescriptor {
             signature = try Signature(strings[2])
         } catch  where error.reason.hasPrefix("unknown type letter") {
             // A letter from a later minor version (§9): the metric is unreadable, the file is not.
-            // Its record still has to lie inside the file, so keep its size in words.
+            // Its record still has to lie inside the file, so keep its size in words: as one opaque
+            // component, because `record words` is untrusted (up to 2^32 - 1) and is checked against
+            // the file only after every descriptor is parsed; one component per word made a
+            // 60-byte entry allocate tens of gigabytes.
             let placeholder = MetricDescriptor(
                 name: strings[1], dimensions: dimensions, kind: strings[0], unit: strings[4], help: strings[5],
-                signature: Signature(Array(repeating: .uint64, count: recordWords)),
-                fieldNames: (0..<recordWords).map { "word\($0)" }, layout: layout, flags: flags,
+                signature: Signature([.string(capacity: recordWords * 8)]),
+                fieldNames: ["record"], layout: layout, flags: flags,
                 valueOffset: Int(clamping: valueOffset), altOffset: Int(clamping: altOffset), metricID: metricID)
             return (placeholder, size, "signature '\(strings[2])': \(error.reason)")
         } catch {

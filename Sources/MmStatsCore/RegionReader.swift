@@ -44,10 +44,20 @@ public struct RegionReader: @unchecked Sendable {
     /// Copies `count` bytes at `offset` (rounded out to whole words internally).
     func bytes(at offset: Int, count: Int) throws(MmStatsError) -> [UInt8] {
         guard count > 0 else { return [] }
+        guard offset >= 0, count <= size, offset <= size - count else {
+            throw MmStatsError(
+                .corrupt, path: path, "read of \(count) bytes at offset \(offset) is outside the \(size)-byte mapping")
+        }
+        // Whole words around the bytes; rounding up past the end stays inside the last mapped
+        // page (mappings cover whole pages, and bytes past the end of the file read as zero).
         let start = offset & ~7
         let end = (offset + count).aligned(to: 8)
-        try checkRange(start, bytes: end - start, what: "read")
-        let words = try words(at: start, count: (end - start) / 8)
+        var result = [UInt64](repeating: 0, count: (end - start) / 8)
+        let status = result.withUnsafeMutableBufferPointer { buffer in
+            mmstats_copy_words(buffer.baseAddress, base + start, buffer.count)
+        }
+        if Int(status) != MMSTATS_READ_OK { throw faulted() }
+        let words = result
         return words.withUnsafeBytes { Array($0[(offset - start)..<(offset - start + count)]) }
     }
 

@@ -35,7 +35,9 @@ public final class StatsReader {
     public init(path: String) throws(MmStatsError) {
         self.path = path
         let fd: Int32
-        switch Sys.open(path, O_RDONLY | O_NOFOLLOW) {
+        // O_NONBLOCK: opening a FIFO planted at the path must not wait for a writer (the
+        // descriptor is only used for fstat and mmap, which it does not affect).
+        switch Sys.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) {
         case .success(let opened): fd = opened
         case .failure(let error): throw .system(error, path: path, "cannot open")
         }
@@ -141,6 +143,12 @@ public final class StatsReader {
             throw region.faulted()
         }
         let header = try readHeader()
+        guard header.origin == table.origin else {
+            // Another writer's file was written over this one while we read: the values may
+            // belong to it. `snapshot()` maps the file again and reads it afresh.
+            self.table = nil
+            throw MmStatsError(.truncated, path: path, "the file was rewritten by another writer under the reader")
+        }
         return Snapshot(
             path: path, version: 2, generation: table.generation, writer: header.identity, table: table, words: words)
     }
@@ -154,6 +162,24 @@ public final class StatsReader {
         var fileSize: Int
         var firstSegment: Int
         var identity: WriterIdentity
+
+        /// Which writer's file this is. Metadata parsed for one file is reused only for the same
+        /// file: a file rewritten in place by another writer can have the same generation.
+        var origin: Origin {
+            Origin(
+                pid: identity.pid, tid: identity.tid, startTime: identity.startTime, created: identity.created,
+                swapped: swapped, headerSize: headerSize, firstSegment: firstSegment)
+        }
+    }
+
+    struct Origin: Equatable {
+        var pid: Int32
+        var tid: Int64
+        var startTime: UInt64
+        var created: UInt64
+        var swapped: Bool
+        var headerSize: Int
+        var firstSegment: Int
     }
 
     func readHeader() throws(MmStatsError) -> Header {
@@ -217,7 +243,7 @@ public final class StatsReader {
         // Acquire the generation before the metadata it covers.
         let generationWord = try region.loadAcquiring(at: Format.Header.generation)
         header.generation = header.swapped ? generationWord.byteSwapped : generationWord
-        if let table, table.generation == header.generation { return table }
+        if let table, table.generation == header.generation, table.origin == header.origin { return table }
         let table = try MetadataTable(parsing: region, header: header) { () throws(MmStatsError) -> RegionReader? in
             // Something lies past the mapping: if the writer has grown the file since we
             // mapped it, map it again and go on (values never move, so nothing parsed so far
@@ -234,6 +260,7 @@ public final class StatsReader {
 /// Descriptors of one generation of a file, with the validated plan to read their values.
 final class MetadataTable: Sendable {
     let generation: UInt64
+    let origin: StatsReader.Origin
     let swapped: Bool
     let descriptors: [MetricDescriptor]
     /// Per descriptor: the index of its first output word, or nil with `errors` set.
@@ -259,6 +286,9 @@ final class MetadataTable: Sendable {
         var unreadables: [String?] = []
         var segment = header.firstSegment
         var segmentIndex = 0
+        guard segment != 0 else {
+            throw MmStatsError(.corrupt, path: path, "the first segment offset is 0 (every v2 file has a segment)")
+        }
         while segment != 0 {
             let where_ = "metadata segment \(segmentIndex) at offset \(segment)"
             try reach(segment.addingReportingOverflow(Format.segmentHeaderSize).partialValue)
@@ -355,6 +385,7 @@ final class MetadataTable: Sendable {
             total += plan.words
         }
         self.generation = header.generation
+        self.origin = header.origin
         self.swapped = header.swapped
         self.descriptors = descriptors
         self.outputIndex = outputIndex

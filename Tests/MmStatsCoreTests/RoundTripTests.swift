@@ -133,6 +133,18 @@ struct RoundTripTests {
         #expect(throws: SignatureError.self) { try Signature("0Q") }
     }
 
+    @Test("a v1 file whose size is not a multiple of 8 still reads")
+    func legacyOddSize() throws {
+        let fixture = Binaries.packageRoot + "/../shared/fixtures/v1/queue-v1.mmstats"
+        let bytes = try #require(FileManager.default.contents(atPath: fixture))
+        let directory = TemporaryDirectory("v1-odd")
+        let path = directory.path + "/odd.mmstats"
+        try bytes.prefix(0x2C3).write(to: URL(fileURLWithPath: path))  // ends 3 bytes after sys.created
+        let snapshot = try StatsReader(path: path).snapshot()
+        #expect(snapshot.count == 14)
+        #expect(snapshot.value("queue.sys.created") == .double(1_795_432_215.450_398_7))
+    }
+
     @Test("the legacy v1 file from Python mmstats reads with the values its own reader saw")
     func legacyV1() throws {
         let fixtures = Binaries.packageRoot + "/../shared/fixtures/v1"
