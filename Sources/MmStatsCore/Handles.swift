@@ -155,18 +155,22 @@ public struct Record {
     @usableFromInline let shadow: UnsafeMutablePointer<UInt64>
     @usableFromInline let target: UnsafeMutablePointer<Atomic<UInt64>>?
     @usableFromInline let words: Int
-    @usableFromInline let layout: UInt16
+    @usableFromInline let isDoubleBuffer: Bool
     @usableFromInline let owner: StatsWriter
+    // Only what `update` needs lives in the handle, so copying one costs a single retain;
+    // the descriptor is looked up in the writer.
+    private let metricID: Int
+
     /// The record's descriptor.
-    public let descriptor: MetricDescriptor
+    public var descriptor: MetricDescriptor { owner.descriptors[metricID] }
 
     init(_ registration: StatsWriter.Registration, owner: StatsWriter) {
         self.shadow = registration.shadow
         self.target = registration.target
         self.words = registration.descriptor.signature.words
-        self.layout = registration.descriptor.layout.rawValue
+        self.isDoubleBuffer = registration.descriptor.layout == .doubleBuffer
         self.owner = owner
-        self.descriptor = registration.descriptor
+        self.metricID = registration.descriptor.metricID
     }
 
     /// Changes the record in place and publishes it by its layout's write protocol.
@@ -186,10 +190,11 @@ public struct Record {
 
     /// Sets the components from typed values (converted to each component's type).
     public func set(_ values: [Value]) {
-        precondition(values.count == descriptor.signature.components.count, "one value per component")
-        for (i, component) in descriptor.signature.components.enumerated() {
+        let signature = descriptor.signature
+        precondition(values.count == signature.components.count, "one value per component")
+        for (i, component) in signature.components.enumerated() {
             let slot = UnsafeMutableBufferPointer(
-                start: shadow + descriptor.signature.slotOffsets[i], count: component.slotWords)
+                start: shadow + signature.slotOffsets[i], count: component.slotWords)
             values[i].encode(component, into: slot)
         }
         commit()
@@ -201,7 +206,7 @@ public struct Record {
     @inlinable
     func commit() {
         guard let target else { return }  // page flip: the shadow is the working page
-        if layout == LayoutID.doubleBuffer.rawValue {
+        if isDoubleBuffer {
             // docs/FORMAT.md §5.2: seq odd → write copy 0; seq even → write copy 1.
             let sequence = target.pointee.load(ordering: .relaxed)
             target.pointee.store(sequence &+ 1, ordering: .releasing)
