@@ -39,7 +39,7 @@ let package = Package(
         // A writer process that tests start: hammers records with known invariants.
         .executableTarget(
             name: "mmstats-test-writer",
-            dependencies: ["MmStatsCore"],
+            dependencies: ["MmStatsCore", "MmStatsTestSupport"],
             path: "Sources/TestWriter",
             swiftSettings: swiftSettings
         ),

@@ -193,6 +193,9 @@ extension MetricDescriptor {
         let flags = view.u16(offset + Format.Descriptor.flags)
         let valueOffset = view.u64(offset + Format.Descriptor.valueOffset)
         let altOffset = view.u64(offset + Format.Descriptor.altOffset)
+        guard valueOffset <= UInt64(Int.max), altOffset <= UInt64(Int.max) else {
+            throw DescriptorError("value offset \(valueOffset) (alt \(altOffset)) is impossible")
+        }
         let recordWords = Int(view.u32(offset + Format.Descriptor.recordWords))
         let metricID = Int(view.u32(offset + Format.Descriptor.metricID))
         var lengths: [Int] = (0..<6).map { Int(view.u16(offset + Format.Descriptor.kindLength + 2 * $0)) }
@@ -214,6 +217,12 @@ extension MetricDescriptor {
         }
         let dimensions = try decodeDimensions(
             UnsafeRawBufferPointer(rebasing: view.bytes[cursor..<cursor + lengths[6]]), swapped: view.swapped)
+        func make(_ signature: Signature, _ fieldNames: [String]) -> MetricDescriptor {
+            MetricDescriptor(
+                name: strings[1], dimensions: dimensions, kind: strings[0], unit: strings[4], help: strings[5],
+                signature: signature, fieldNames: fieldNames, layout: layout, flags: flags,
+                valueOffset: Int(valueOffset), altOffset: Int(altOffset), metricID: metricID)
+        }
         let signature: Signature
         do {
             signature = try Signature(strings[2])
@@ -223,11 +232,7 @@ extension MetricDescriptor {
             // component, because `record words` is untrusted (up to 2^32 - 1) and is checked against
             // the file only after every descriptor is parsed; one component per word made a
             // 60-byte entry allocate tens of gigabytes.
-            let placeholder = MetricDescriptor(
-                name: strings[1], dimensions: dimensions, kind: strings[0], unit: strings[4], help: strings[5],
-                signature: Signature([.string(capacity: recordWords * 8)]),
-                fieldNames: ["record"], layout: layout, flags: flags,
-                valueOffset: Int(clamping: valueOffset), altOffset: Int(clamping: altOffset), metricID: metricID)
+            let placeholder = make(Signature([.string(capacity: recordWords * 8)]), ["record"])
             return (placeholder, size, "signature '\(strings[2])': \(error.reason)")
         } catch {
             throw DescriptorError("signature '\(strings[2])': \(error)")
@@ -243,25 +248,13 @@ extension MetricDescriptor {
             throw DescriptorError(
                 "\(fieldNames.count) field names for \(signature.components.count) components of '\(strings[2])'")
         }
-        let duplicate =
-            Set(fieldNames).count != fieldNames.count
-            ? "field names repeat"
-            : Set(dimensions.map(\.key)).count != dimensions.count ? "dimension keys repeat" : nil
-        if let duplicate {
-            let placeholder = MetricDescriptor(
-                name: strings[1], dimensions: dimensions, kind: strings[0], unit: strings[4], help: strings[5],
-                signature: signature, fieldNames: fieldNames, layout: layout, flags: flags,
-                valueOffset: Int(clamping: valueOffset), altOffset: Int(clamping: altOffset), metricID: metricID)
-            return (placeholder, size, duplicate)
+        if Set(fieldNames).count != fieldNames.count {
+            return (make(signature, fieldNames), size, "field names repeat")
         }
-        guard valueOffset <= UInt64(Int.max), altOffset <= UInt64(Int.max) else {
-            throw DescriptorError("value offset \(valueOffset) is impossible")
+        if Set(dimensions.map(\.key)).count != dimensions.count {
+            return (make(signature, fieldNames), size, "dimension keys repeat")
         }
-        let descriptor = MetricDescriptor(
-            name: strings[1], dimensions: dimensions, kind: strings[0], unit: strings[4], help: strings[5],
-            signature: signature, fieldNames: fieldNames, layout: layout, flags: flags,
-            valueOffset: Int(valueOffset), altOffset: Int(altOffset), metricID: metricID)
-        return (descriptor, size, nil)
+        return (make(signature, fieldNames), size, nil)
     }
 
     private static func decodeDimensions(_ bytes: UnsafeRawBufferPointer, swapped: Bool) throws(DescriptorError)

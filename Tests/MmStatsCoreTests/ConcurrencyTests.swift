@@ -4,14 +4,6 @@ import MmStatsTestSupport
 import Synchronization
 import Testing
 
-/// Four components a, b, c, d written as one record (the same kind the writer process uses).
-struct QuadKind: MetricKind {
-    var name: String { "quad" }
-    var signature: Signature { Signature([.uint64, .uint64, .uint64, .uint64]) }
-    var fieldNames: [String] { ["a", "b", "c", "d"] }
-    var defaultLayout: LayoutID { .doubleBuffer }
-}
-
 /// What readers saw.
 struct ReadTally: Sendable {
     var reads = 0
@@ -93,7 +85,7 @@ enum Invariant {
 
 @Suite("Concurrent readers and writers", .serialized)
 struct ConcurrencyTests {
-    static let modes = ["word", "double-buffer", "page-flip"]
+    static let modes = Torture.modes
 
     @Test("readers in other threads never see a torn record", arguments: modes)
     func inProcess(mode: String) throws {
@@ -105,51 +97,15 @@ struct ConcurrencyTests {
         let writerDone = DispatchSemaphore(value: 0)
         let writer = Thread {
             defer { writerDone.signal() }
-            var options = WriterOptions(application: "threads", model: mode)
-            options.root = root
-            if mode == "page-flip" { options.layout = .pageFlip }
-            guard let stats = try? StatsWriter(options) else { return }
+            let options = Torture.options(mode: mode, root: root, application: "threads")
+            guard let stats = try? StatsWriter(options), let update = try? Torture.writer(for: mode, on: stats) else {
+                return
+            }
+            path.withLock { $0 = stats.path }
             var n: UInt64 = 0
-            switch mode {
-            case "word":
-                guard let record = try? stats.record("torture.word", kind: QuadKind(), layout: .word) else { return }
-                path.withLock { $0 = stats.path }
-                while !stop.load(ordering: .relaxed) {
-                    n &+= 1
-                    let pattern = (n & 0xFFFF_FFFF) << 32 | (n & 0xFFFF_FFFF)
-                    record.update { w in
-                        for i in 0..<4 { w[i] = pattern }
-                    }
-                }
-            case "double-buffer":
-                guard
-                    let record = try? stats.record(
-                        "torture.quad", kind: QuadKind(),
-                        initial: [.uint(0), .uint(0), .uint(0), .uint(0x5555_5555_5555_5555)])
-                else { return }
-                path.withLock { $0 = stats.path }
-                while !stop.load(ordering: .relaxed) {
-                    n &+= 1
-                    record.update { w in
-                        w[0] = n
-                        w[1] = 2 &* n
-                        w[2] = 3 &* n
-                        w[3] = n ^ 0x5555_5555_5555_5555
-                    }
-                }
-            default:
-                guard let x = try? stats.counter("torture.x"), let y = try? stats.counter("torture.y"),
-                    let z = try? stats.counter("torture.z")
-                else { return }
-                stats.publish()
-                path.withLock { $0 = stats.path }
-                while !stop.load(ordering: .relaxed) {
-                    n &+= 1
-                    x.increment()
-                    y.increment(by: 2)
-                    z.increment(by: 3)
-                    stats.publish()
-                }
+            while !stop.load(ordering: .relaxed) {
+                n &+= 1
+                update(n)
             }
             written.store(n, ordering: .relaxed)
             withExtendedLifetime(stats) {}
@@ -184,13 +140,13 @@ struct ConcurrencyTests {
         defer { writer.kill() }
         let tallies = Mutex(ReadTally())
         onThreads(2) { _ in
-            let tally = Invariant.hammer(mode, path: writer.path, count: 250_000)
+            let tally = Invariant.hammer(mode, path: writer.path, count: 500_000)
             tallies.withLock { $0.add(tally) }
         }
         let tally = tallies.withLock { $0 }
         #expect(tally.firstProblem == nil)
         #expect(tally.torn == 0)
-        #expect(tally.reads == 500_000)
+        #expect(tally.reads == 1_000_000)
         #expect(tally.distinct > 100, "readers saw only \(tally.distinct) distinct values")
         #expect(writer.process.isRunning, "the writer must still be writing while we read")
     }
