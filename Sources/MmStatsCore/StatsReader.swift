@@ -28,12 +28,15 @@ public final class StatsReader {
     private var mappedSize: Int
     private var table: MetadataTable?
     private var swapped = false
+    private let registry: PluginRegistry
     /// Retries of a seqlock read before giving up with `.busy`.
     public var maximumRetries: UInt32 = 100_000
 
-    /// Opens and maps the file; does not follow a symbolic link.
-    public init(path: String) throws(MmStatsError) {
+    /// Opens and maps the file; does not follow a symbolic link. Records in layouts other than
+    /// the core's three are read through the layouts `registry` holds (see `StorageLayout`).
+    public init(path: String, registry: PluginRegistry = .shared) throws(MmStatsError) {
         self.path = path
+        self.registry = registry
         let fd: Int32
         // O_NONBLOCK: opening a FIFO planted at the path must not wait for a writer (the
         // descriptor is only used for fstat and mmap, which it does not affect).
@@ -133,7 +136,18 @@ public final class StatsReader {
             }
         }
         switch Int(status) {
-        case MMSTATS_READ_OK: break
+        case MMSTATS_READ_OK:
+            for (index, layout) in table.custom {
+                let descriptor = table.descriptors[index]
+                let record = try layout.read(descriptor, from: region)
+                guard record.count == descriptor.signature.words, let start = table.outputIndex[index] else {
+                    throw MmStatsError(
+                        .corrupt, path: path, entry: descriptor.displayName,
+                        "layout \(layout.name) returned \(record.count) words for a \(descriptor.signature.words)-word record"
+                    )
+                }
+                words.replaceSubrange(start..<start + record.count, with: record)
+            }
         case MMSTATS_READ_BUSY:
             let entry =
                 busy < table.referenced.count ? table.descriptors[table.referenced[busy]].displayName : "page flip"
@@ -244,7 +258,8 @@ public final class StatsReader {
         let generationWord = try region.loadAcquiring(at: Format.Header.generation)
         header.generation = header.swapped ? generationWord.byteSwapped : generationWord
         if let table, table.generation == header.generation, table.origin == header.origin { return table }
-        let table = try MetadataTable(parsing: region, header: header) { () throws(MmStatsError) -> RegionReader? in
+        let table = try MetadataTable(parsing: region, header: header, registry: registry) {
+            () throws(MmStatsError) -> RegionReader? in
             // Something lies past the mapping: if the writer has grown the file since we
             // mapped it, map it again and go on (values never move, so nothing parsed so far
             // changes); otherwise the caller reports the offset as outside the file.
@@ -269,11 +284,13 @@ final class MetadataTable: Sendable {
     let references: [mmstats_record_ref]
     /// For each reference, its descriptor's index.
     let referenced: [Int]
+    /// Records in plugin layouts: descriptor index and the layout that reads it.
+    let custom: [(Int, any StorageLayout)]
     let totalWords: Int
 
     /// Parses the metadata; `grow` maps a file that grew since `region` was mapped (nil if it did not).
     init(
-        parsing initialRegion: RegionReader, header: StatsReader.Header,
+        parsing initialRegion: RegionReader, header: StatsReader.Header, registry: PluginRegistry,
         grow: () throws(MmStatsError) -> RegionReader?
     ) throws(MmStatsError) {
         var region = initialRegion
@@ -361,12 +378,32 @@ final class MetadataTable: Sendable {
         var errors: [String?] = []
         var references: [mmstats_record_ref] = []
         var referenced: [Int] = []
+        var custom: [(Int, any StorageLayout)] = []
         var total = 0
         for (index, descriptor) in descriptors.enumerated() {
             guard [LayoutID.word, .doubleBuffer, .pageFlip].contains(descriptor.layout) else {
-                // An unknown layout makes this metric unreadable, not the file.
-                outputIndex.append(nil)
-                errors.append("unknown layout \(descriptor.layout.rawValue)")
+                guard unreadables[index] == nil, let layout = registry.layout(descriptor.layout) else {
+                    // An unknown layout makes this metric unreadable, not the file.
+                    outputIndex.append(nil)
+                    errors.append(unreadables[index] ?? "unknown layout \(descriptor.layout.rawValue)")
+                    continue
+                }
+                // A plugin's layout: its record must lie in the file; it is read through the plugin.
+                let bytes = layout.storageBytes(recordWords: descriptor.signature.words)
+                let end = descriptor.valueOffset.addingReportingOverflow(bytes)
+                if !end.overflow { try reach(end.partialValue) }
+                guard descriptor.valueOffset % 8 == 0, descriptor.valueOffset >= header.headerSize, !end.overflow,
+                    end.partialValue <= region.size
+                else {
+                    throw MmStatsError(
+                        .corrupt, path: path, entry: "metric \(index) (\(descriptor.displayName))",
+                        "\(layout.name) record of \(bytes) bytes at offset \(descriptor.valueOffset) lies outside the file"
+                            + " (size \(region.size))")
+                }
+                custom.append((index, layout))
+                outputIndex.append(total)
+                errors.append(nil)
+                total += descriptor.signature.words
                 continue
             }
             let recordEnd = max(descriptor.valueOffset, descriptor.altOffset)
@@ -392,6 +429,7 @@ final class MetadataTable: Sendable {
         self.errors = errors
         self.references = references
         self.referenced = referenced
+        self.custom = custom
         self.totalWords = total
     }
 }
