@@ -3,7 +3,7 @@
 //
 //   mmstats-test-writer MODE ROOT SECONDS
 //
-// MODE: word | double-buffer | page-flip | grow. Prints the file's path on one line, then runs
+// MODE: word | double-buffer | page-flip | grow | grow-paced. Prints the file's path on one line, then runs
 // for SECONDS (or until killed) and prints `done N` with the number of updates.
 import MmStatsCore
 import MmStatsTestSupport
@@ -27,7 +27,7 @@ func monotonicSeconds() -> Double {
 
 let arguments = CommandLine.arguments
 guard arguments.count == 4, let seconds = Double(arguments[3]) else {
-    say("usage: mmstats-test-writer word|double-buffer|page-flip|grow ROOT SECONDS")
+    say("usage: mmstats-test-writer word|double-buffer|page-flip|grow|grow-paced ROOT SECONDS")
     exit(2)
 }
 let mode = arguments[1]
@@ -46,14 +46,16 @@ do {
             update(n)
             if n & 0xFFF == 0, monotonicSeconds() > deadline { break }
         }
-    case "grow":
+    case "grow", "grow-paced":
         say(stats.path)
         // Adds a metric every iteration (the file grows and new segments are chained);
-        // metric grow.N holds N from the moment it is published.
+        // metric grow.N holds N from the moment it is published. grow-paced waits 100 us
+        // between metrics, so that slow readers see the file at many sizes.
         while monotonicSeconds() < deadline, n < 20_000 {
             _ = try stats.record(
                 "grow.\(n)", kind: GaugeKind.integer, dimensions: ["n": String(n)], initial: [.int(Int64(n))])
             n += 1
+            if mode == "grow-paced" { usleep(100) }
         }
         while monotonicSeconds() < deadline { usleep(10_000) }
     default:

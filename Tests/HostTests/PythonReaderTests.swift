@@ -92,3 +92,28 @@ struct EveryTypeKind: MetricKind {
     var fieldNames: [String] { ["Q", "q", "I", "i", "H", "h", "B", "b", "bool", "f", "d", "text", "short"] }
     var defaultLayout: LayoutID { .doubleBuffer }
 }
+
+@Suite("Python reader on a growing file")
+struct PythonGrowthTests {
+    @Test("the Python reader reads a file that a writer process keeps growing")
+    func growing() throws {
+        let directory = TemporaryDirectory("python-grow")
+        let writer = try WriterProcess(mode: "grow-paced", root: directory.path, seconds: 120)
+        defer { writer.kill() }
+        var counts: [Int] = []
+        for _ in 0..<10 {
+            let result = try run("/usr/bin/env", ["python3", PythonReaderTests.script, "--json", writer.path])
+            #expect(result.status == 0, "\(result.stderr)")
+            let files = try #require(
+                try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+            let metrics = try #require(files.first?["metrics"] as? [[String: Any]])
+            for (index, metric) in metrics.enumerated() where metric["value"] as? Int != index {
+                Issue.record("metric \(index) holds \(metric["value"] ?? "nothing")")
+                break
+            }
+            counts.append(metrics.count)
+        }
+        #expect(counts == counts.sorted())
+        #expect(Set(counts).count > 1, "the file should have grown between reads: \(counts)")
+    }
+}

@@ -149,6 +149,16 @@ class _MappedFile:
         self._mm = mmap.mmap(self._fd, self.size, prot=mmap.PROT_READ)
         self._words = memoryview(self._mm)[: self.size // 8 * 8].cast("Q")
 
+    def reach(self, end: int) -> None:
+        """Map the file again if ``end`` lies past the mapping and the file has grown.
+
+        A writer may grow the file and link new metadata after we read its ``file size``
+        (FORMAT.md section 6, reader step 3): check the real size before judging an offset
+        to be outside the file.
+        """
+        if end > self.size and os.fstat(self._fd).st_size > self.size:
+            self._map()
+
     def remap_if_grown(self, wanted: int) -> None:
         """Map the file again if the writer says it is larger than our mapping."""
         if wanted > self.size:
@@ -464,6 +474,7 @@ def _check_record(mf: _MappedFile, header: _Header, desc: Descriptor) -> None:
     else:
         return  # unknown layout: the metric is unreadable, the file is not
     for what, start, length in copies:
+        mf.reach(start + length)
         if start % 8:
             raise _Invalid(f"{desc.label()}: {what} offset {start} is not 8-aligned")
         if start < header.header_size or start + length > mf.size:
@@ -550,12 +561,14 @@ def _parse_segment(mf: _MappedFile, header: _Header, offset: int,
         raise _Invalid(f"{what}: not 8-aligned")
     if offset < header.header_size:
         raise _Invalid(f"{what}: below the header size {header.header_size}")
+    mf.reach(offset + SEGMENT_HEADER_SIZE)
     if offset + SEGMENT_HEADER_SIZE > mf.size:
         raise _Invalid(f"{what}: segment header runs past the end of the file ({mf.size} bytes)")
     magic = mf.read_bytes(offset, 4, what)
     if magic != SEGMENT_MAGIC:
         raise _Invalid(f"{what}: bad segment magic {magic!r} (expected b'MSEG')")
     capacity = mf.word(offset + 8, what)
+    mf.reach(offset + SEGMENT_HEADER_SIZE + capacity)
     if offset + SEGMENT_HEADER_SIZE + capacity > mf.size:
         raise _Invalid(f"{what}: capacity {capacity} runs past the end of the file "
                        f"({mf.size} bytes)")
