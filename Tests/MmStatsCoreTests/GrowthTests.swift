@@ -106,3 +106,65 @@ struct GrowthTests {
         #expect(snapshot.count == made)
     }
 }
+
+/// A 64 KiB tmpfs mounted for one test (needs root; the test is skipped elsewhere).
+final class TinyFilesystem {
+    let path: String
+
+    /// Whether this machine lets us mount one (checked once).
+    static let available: Bool = {
+        guard getuid() == 0, let probe = TinyFilesystem() else { return false }
+        _ = probe
+        return true
+    }()
+
+    init?() {
+        path = "/tmp/mmstats-tinyfs-\(getpid())-\(UUID().uuidString.prefix(8))"
+        guard mkdir(path, 0o700) == 0 else { return nil }
+        guard let result = try? run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", path]),
+            result.status == 0
+        else {
+            rmdir(path)
+            return nil
+        }
+    }
+
+    deinit {
+        _ = try? run("/bin/umount", [path])
+        rmdir(path)
+    }
+}
+
+@Suite("Full disk")
+struct FullDiskTests {
+    @Test(
+        "a full filesystem is a clear error when the file grows, and what was written stays readable",
+        .enabled(if: TinyFilesystem.available, "needs root to mount a small tmpfs"))
+    func fullFilesystem() throws {
+        let filesystem = try #require(TinyFilesystem())
+        var options = WriterOptions(application: "app", model: "Model")
+        options.root = filesystem.path + "/stats"
+        let writer = try StatsWriter(options)
+        var made: [Counter] = []
+        var failure: MmStatsError? = nil
+        do {
+            for n in 0..<100_000 {
+                let counter = try writer.counter("filler.\(n)", help: String(repeating: "x", count: 200))
+                counter.increment(by: UInt64(n))
+                made.append(counter)
+            }
+        } catch {
+            failure = error
+        }
+        let error = try #require(failure, "64 KiB cannot hold 100,000 metrics")
+        #expect(error.code == .full)
+        #expect(error.path == writer.path)
+        #expect(error.description.contains("No space left on device"))
+        // Everything registered before the failure is intact and readable; the writer still works.
+        made.last?.increment()
+        let snapshot = try StatsReader(path: writer.path).snapshot()
+        #expect(snapshot.count == made.count)
+        #expect(snapshot.value("filler.\(made.count - 1)") == .uint(UInt64(made.count)))
+        #expect(snapshot.value("filler.1") == .uint(1))
+    }
+}
