@@ -58,8 +58,8 @@ enum Demo {
                     tick += 1
                     requests.increment()
                     if tick % 97 == 0 { errors.increment() }
-                    depth.set(Int64(tick % 50))
-                    load.set(Double(tick % 100) / 100)
+                    depth.set(Int64(tick % 37))
+                    load.set(Double(tick % 97) / 97)
                     jobs.update { w in
                         w[0] += 1
                         w[double: 1] += 0.001 * Double(tick % 7)
