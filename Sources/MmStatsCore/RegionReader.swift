@@ -10,7 +10,8 @@ import CMmStats
 ///
 /// Every load checks its range against the mapping and runs under the SIGBUS guard, so a
 /// file truncated or rewritten under the reader produces an error, never a crash. Layout
-/// plugins read records through it.
+/// plugins read records through it. A `RegionReader` is valid only during the call it is
+/// handed to: do not keep it (the reader may map the file again afterwards).
 public struct RegionReader: @unchecked Sendable {
     // @unchecked: the pointer is only read through the guarded C functions, and the mapping
     // outlives every RegionReader (they are handed out inside `StatsReader` calls only).
@@ -24,7 +25,11 @@ public struct RegionReader: @unchecked Sendable {
 
     /// Copies `count` words at `offset` with relaxed atomic loads.
     public func words(at offset: Int, count: Int) throws(MmStatsError) -> [UInt64] {
-        try checkRange(offset, bytes: count * 8, what: "read")
+        let bytes = count.multipliedReportingOverflow(by: 8)
+        guard count >= 0, !bytes.overflow else {
+            throw MmStatsError(.corrupt, path: path, "read of \(count) words at offset \(offset) is impossible")
+        }
+        try checkRange(offset, bytes: bytes.partialValue, what: "read")
         var result = [UInt64](repeating: 0, count: count)
         let status = result.withUnsafeMutableBufferPointer { buffer in
             mmstats_copy_words(buffer.baseAddress, base + offset, count)
@@ -99,6 +104,15 @@ struct RecordPlan {
     let offset: Int
     let altOffset: Int
     let words: Int
+
+    /// Bytes of the file the record occupies (all copies).
+    var storageBytes: Int {
+        switch layout {
+        case .doubleBuffer: (1 + 2 * words) * 8
+        case .pageFlip: 2 * words * 8
+        default: words * 8
+        }
+    }
 
     init(_ descriptor: MetricDescriptor, mappedSize: Int, headerSize: Int, path: String) throws(MmStatsError) {
         let words = descriptor.signature.words

@@ -286,6 +286,8 @@ final class MetadataTable: Sendable {
     let referenced: [Int]
     /// Records in plugin layouts: descriptor index and the layout that reads it.
     let custom: [(Int, any StorageLayout)]
+    /// The most metadata (bytes of descriptors) this reader parses in one file.
+    static let maximumMetadataBytes = 64 << 20
     let totalWords: Int
 
     /// Parses the metadata; `grow` maps a file that grew since `region` was mapped (nil if it did not).
@@ -301,6 +303,7 @@ final class MetadataTable: Sendable {
         }
         var descriptors: [MetricDescriptor] = []
         var unreadables: [String?] = []
+        var metadataBytes = 0
         var segment = header.firstSegment
         var segmentIndex = 0
         guard segment != 0 else {
@@ -341,6 +344,12 @@ final class MetadataTable: Sendable {
                     .corrupt, path: path, entry: where_,
                     "used bytes \(used) exceed capacity \(capacity) or are misaligned")
             }
+            metadataBytes += Int(used)
+            guard metadataBytes <= MetadataTable.maximumMetadataBytes else {
+                throw MmStatsError(
+                    .corrupt, path: path, entry: where_,
+                    "more than \(MetadataTable.maximumMetadataBytes) bytes of metadata (this reader's limit)")
+            }
             let entries = try region.bytes(at: start, count: Int(used))
             let parsed = entries.withUnsafeBytes { raw -> Result<[(MetricDescriptor, String?)], MmStatsError> in
                 let view = ByteView(bytes: raw, swapped: header.swapped)
@@ -380,6 +389,7 @@ final class MetadataTable: Sendable {
         var referenced: [Int] = []
         var custom: [(Int, any StorageLayout)] = []
         var total = 0
+        var storageBytes = 0
         for (index, descriptor) in descriptors.enumerated() {
             guard [LayoutID.word, .doubleBuffer, .pageFlip].contains(descriptor.layout) else {
                 guard unreadables[index] == nil, let layout = registry.layout(descriptor.layout) else {
@@ -401,6 +411,7 @@ final class MetadataTable: Sendable {
                             + " (size \(region.size))")
                 }
                 custom.append((index, layout))
+                storageBytes += max(bytes, descriptor.signature.words * 8)
                 outputIndex.append(total)
                 errors.append(nil)
                 total += descriptor.signature.words
@@ -415,11 +426,21 @@ final class MetadataTable: Sendable {
                 errors.append(unreadable)
                 continue
             }
+            storageBytes += plan.storageBytes
+            guard storageBytes <= region.size else { break }  // reported below, before any allocation
             references.append(plan.reference(outputIndex: total))
             referenced.append(index)
             outputIndex.append(total)
             errors.append(nil)
             total += plan.words
+        }
+        // Records of a conforming writer never overlap, so together they fit in the file; a
+        // crafted file whose descriptors all point at one record would otherwise make every
+        // snapshot allocate far more than the file holds.
+        guard storageBytes <= region.size else {
+            throw MmStatsError(
+                .corrupt, path: path,
+                "its records claim \(storageBytes) bytes, more than the file's \(region.size) (records overlap)")
         }
         self.generation = header.generation
         self.origin = header.origin

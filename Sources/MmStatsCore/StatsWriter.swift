@@ -40,6 +40,12 @@ public final class StatsWriter {
 
     /// Creates the file `root/application/model/<template>` and its directories, safely.
     public init(_ options: WriterOptions = WriterOptions()) throws(MmStatsError) {
+        guard options.maximumSize >= 4 * Format.pageSize, options.maximumSize % Format.pageSize == 0 else {
+            throw MmStatsError(
+                .invalidArgument, path: nil,
+                "maximumSize \(options.maximumSize) must be a multiple of \(Format.pageSize) of at least \(4 * Format.pageSize)"
+            )
+        }
         guard options.layout == .word || options.layout == .pageFlip else {
             throw MmStatsError(
                 .invalidArgument, path: nil, "a file's layout is .word or .pageFlip, not \(options.layout)")
@@ -71,10 +77,10 @@ public final class StatsWriter {
         let firstSegment = Format.headerSize
         let initialSize = 4 * Format.pageSize
         do throws(MmStatsError) {
+            // The region owns `fd` from here on, also when it throws.
             region = try WritableRegion(path: path, fd: fd, initialSize: initialSize, capacity: options.maximumSize)
         } catch {
             _ = Sys.unlinkAt(directory, name)
-            Sys.close(fd)
             Sys.close(directory)
             throw error
         }
@@ -130,6 +136,7 @@ public final class StatsWriter {
     /// (their updates go to memory no reader will see); the mapping lives as long as they do.
     public func close() {
         guard !isClosed else { return }
+        publish()  // a page-flip file's final values are what readers see after close
         isClosed = true
         let flags = region.load32(at: Format.Header.flags)
         region.store32(flags | Format.closedFlag, at: Format.Header.flags)
@@ -175,19 +182,24 @@ extension StatsWriter {
         name: String, dimensions: [Dimension], kind: any MetricKind, unit: String, help: String,
         layout requested: LayoutID?, cacheLineAligned: Bool, initial: [UInt64]? = nil
     ) throws(MmStatsError) -> Registration {
+        if isClosed {
+            throw MmStatsError(.invalidArgument, path: path, entry: name, "the writer is closed")
+        }
+        var layout = requested ?? kind.defaultLayout
+        if options.layout == .pageFlip { layout = .pageFlip }
         let key = RegistrationKey(name: name, dimensions: dimensions)
         if let existing = registered[key] {
-            guard existing.descriptor.kind == kind.name, existing.descriptor.signature == kind.signature else {
+            // Same kind, signature and layout, or a handle would write the wrong words (a
+            // counter handle over a double buffer's sequence word, say).
+            let d = existing.descriptor
+            guard d.kind == kind.name, d.signature == kind.signature, d.layout == layout else {
                 throw MmStatsError(
-                    .invalidArgument, path: path, entry: existing.descriptor.displayName,
-                    "already registered as a \(existing.descriptor.kind) with signature '\(existing.descriptor.signature)'"
-                )
+                    .invalidArgument, path: path, entry: d.displayName,
+                    "already registered as a \(d.kind) with signature '\(d.signature)' in the \(d.layout) layout")
             }
             return existing
         }
         try validate(name: name, dimensions: dimensions, kind: kind, unit: unit, help: help)
-        var layout = requested ?? kind.defaultLayout
-        if options.layout == .pageFlip { layout = .pageFlip }
         guard layout == .word || layout == .doubleBuffer || layout == .pageFlip else {
             throw MmStatsError(.invalidArgument, path: path, entry: name, "the writer cannot write layout \(layout)")
         }
@@ -234,13 +246,29 @@ extension StatsWriter {
         where text.utf8.count > 65_535 {
             throw fail("the \(label) is \(text.utf8.count) bytes; the limit is 65535")
         }
-        if kind.fieldNames.count != kind.signature.components.count {
+        // The record must be one every reader can decode (docs/FORMAT.md §4.1 and §6).
+        let signature = kind.signature
+        if signature.components.isEmpty { throw fail("kind '\(kind.name)' has no components") }
+        for case .string(let capacity) in signature.components where capacity < 1 || capacity > 65_535 {
+            throw fail("kind '\(kind.name)' has a \(capacity)-byte string; strings hold 1 to 65535 bytes")
+        }
+        guard (try? Signature(signature.description)) == signature, signature.description.utf8.count <= 65_535 else {
             throw fail(
-                "kind '\(kind.name)' names \(kind.fieldNames.count) fields for \(kind.signature.components.count) components"
+                "kind '\(kind.name)' has a signature readers cannot parse ('\(signature.description.prefix(40))')")
+        }
+        if kind.fieldNames.count != signature.components.count {
+            throw fail(
+                "kind '\(kind.name)' names \(kind.fieldNames.count) fields for \(signature.components.count) components"
             )
         }
         if kind.fieldNames.contains(where: { $0.isEmpty || $0.contains(",") }) {
             throw fail("field names must be non-empty and contain no ','")
+        }
+        if Set(kind.fieldNames).count != kind.fieldNames.count {
+            throw fail("kind '\(kind.name)' repeats a field name")
+        }
+        if kind.fieldNames.joined(separator: ",").utf8.count > 65_535 {
+            throw fail("kind '\(kind.name)' has more than 65535 bytes of field names")
         }
         if Set(dimensions.map(\.key)).count != dimensions.count { throw fail("a dimension key is repeated") }
         if dimensions.contains(where: { $0.key.utf8.count > 65_535 || $0.value.utf8.count > 65_535 }) {

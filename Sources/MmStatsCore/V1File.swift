@@ -1,6 +1,13 @@
 /// Reads legacy v1 files written by Python mmstats (docs/FORMAT.md §10).
 enum V1File {
+    /// Python mmstats files are a few pages; anything larger than this is not one.
+    static let maximumSize = 64 << 20
+
     static func snapshot(_ region: RegionReader, path: String) throws(MmStatsError) -> Snapshot {
+        guard region.size <= maximumSize else {
+            throw MmStatsError(
+                .corrupt, path: path, "a v1 file of \(region.size) bytes is larger than this reader's limit")
+        }
         let bytes = try region.bytes(at: 0, count: region.size)
         var samples: [MetricSample] = []
         var cursor = 1

@@ -18,6 +18,7 @@ final class WritableRegion {
     let capacity: Int
     private(set) var size: Int
 
+    /// Takes ownership of `fd`: it is closed when the region goes away, or now if this throws.
     init(path: String, fd: Int32, initialSize: Int, capacity: Int) throws(MmStatsError) {
         self.path = path
         self.fd = fd
@@ -25,14 +26,12 @@ final class WritableRegion {
         self.size = 0
         switch Sys.mmap(length: capacity, protection: PROT_READ | PROT_WRITE, flags: MAP_SHARED, fd: fd) {
         case .success(let pointer): base = pointer
-        case .failure(let error): throw .system(error, path: path, "cannot map the file")
+        case .failure(let error):
+            Sys.close(fd)
+            throw .system(error, path: path, "cannot map the file")
         }
-        do {
-            try grow(to: initialSize)
-        } catch {
-            Sys.munmap(base, capacity)
-            throw error
-        }
+        // Every property is set: if growing fails, `deinit` unmaps and closes (exactly once).
+        try grow(to: initialSize)
     }
 
     deinit {

@@ -1,0 +1,88 @@
+import Foundation
+import MmStatsCore
+import MmStatsTestSupport
+import Testing
+
+/// A record of one long string: 1,024 words.
+struct BlobKind: MetricKind {
+    var name: String { "blob" }
+    var signature: Signature { Signature([.string(capacity: 8192)]) }
+    var fieldNames: [String] { ["text"] }
+    var defaultLayout: LayoutID { .word }
+}
+
+@Suite("Resource limits")
+struct ResourceLimitTests {
+    @Test("descriptors that all point at one record are rejected before the reader allocates for them")
+    func overlappingRecords() throws {
+        let directory = TemporaryDirectory("overlap")
+        let writer = try StatsWriter(directory.options())
+        for n in 0..<60 { _ = try writer.record("blob.\(n)", kind: BlobKind(), initial: [.string("x\(n)")]) }
+        let first = try #require(try StatsReader(path: writer.path).snapshot().metric("blob.0")?.descriptor)
+        var bytes = [UInt8](try #require(FileManager.default.contents(atPath: writer.path)))
+        // Point every descriptor of segment 0 at blob.0's record, then cut the file after it.
+        var cursor = Format.headerSize + Format.segmentHeaderSize
+        for _ in 0..<60 {
+            withUnsafeBytes(of: UInt64(first.valueOffset)) { bytes.replaceSubrange(cursor + 8..<cursor + 16, with: $0) }
+            cursor += Int(bytes[cursor]) | Int(bytes[cursor + 1]) << 8
+        }
+        let end = first.valueOffset + 8192
+        let path = directory.path + "/overlap.mmstats"
+        try Data(bytes.prefix(end)).write(to: URL(fileURLWithPath: path))
+        #expect {
+            _ = try StatsReader(path: path).snapshot()
+        } throws: { error in
+            let error = error as? MmStatsError
+            return error?.code == .corrupt && error?.path == path && error?.reason.contains("overlap") == true
+        }
+    }
+
+    @Test("a writer refuses options and kinds that would make its file unreadable")
+    func writerValidation() throws {
+        let directory = TemporaryDirectory("validate")
+        var tiny = directory.options()
+        tiny.maximumSize = 8192
+        #expect(throws: MmStatsError.self) { _ = try StatsWriter(tiny) }
+        var odd = directory.options()
+        odd.maximumSize = 100_000
+        #expect(throws: MmStatsError.self) { _ = try StatsWriter(odd) }
+        let writer = try StatsWriter(directory.options())
+        for kind in [
+            RawKind(Signature([]), []), RawKind(Signature([.string(capacity: 0)]), ["s"]),
+            RawKind(Signature([.string(capacity: 70_000)]), ["s"]),
+            RawKind(Signature([.uint64, .uint64]), ["same", "same"]),
+            RawKind(Signature([.uint64]), [String(repeating: "f", count: 70_000)]),
+        ] {
+            #expect(throws: MmStatsError.self, "\(kind.signature)") { _ = try writer.record("bad", kind: kind) }
+        }
+        #expect(try StatsReader(path: writer.path).snapshot().count == 0, "nothing was registered")
+    }
+
+    @Test("a scalar handle is refused for a metric registered in the double-buffer layout")
+    func scalarOnDoubleBuffer() throws {
+        let directory = TemporaryDirectory("scalar-db")
+        let writer = try StatsWriter(directory.options())
+        _ = try writer.record("x", kind: CounterKind(), layout: .doubleBuffer)
+        #expect(throws: MmStatsError.self) { _ = try writer.counter("x") }
+    }
+
+    @Test("registering on a closed writer is refused")
+    func closedWriter() throws {
+        let directory = TemporaryDirectory("closed")
+        let writer = try StatsWriter(directory.options())
+        writer.close()
+        #expect(throws: MmStatsError.self) { _ = try writer.counter("late") }
+    }
+}
+
+/// A kind with any signature and field names, for validation tests.
+struct RawKind: MetricKind {
+    let signature: Signature
+    let fieldNames: [String]
+    init(_ signature: Signature, _ fieldNames: [String]) {
+        self.signature = signature
+        self.fieldNames = fieldNames
+    }
+    var name: String { "raw" }
+    var defaultLayout: LayoutID { .word }
+}
