@@ -15,13 +15,20 @@ int64_t mmstats_gettid(void) { return (int64_t)syscall(SYS_gettid); }
 // sigsetjmp and the loads, so the handler can jump back into them and report a fault. Faults
 // outside a guard go to the handler that was installed before ours.
 
-static _Thread_local sigjmp_buf *mmstats_guard_jump;
+// volatile: the handler reads it asynchronously (C11 7.14.1.1).
+static _Thread_local sigjmp_buf *volatile mmstats_guard_jump;
+// Whether this thread had SIGBUS blocked at its first guarded read (-1: not checked yet). A
+// fault on a thread that blocks SIGBUS kills the process whatever the handler, so such threads
+// unblock it around each guarded read.
+static _Thread_local int mmstats_bus_blocked = -1;
 static struct sigaction mmstats_previous_bus;
 static pthread_once_t mmstats_guard_once = PTHREAD_ONCE_INIT;
 
 static void mmstats_bus_handler(int signal_number, siginfo_t *info, void *context) {
     sigjmp_buf *jump = mmstats_guard_jump;
-    if (jump != NULL) {
+    // Only faults the kernel raised for a load (si_code > 0) are ours; a SIGBUS sent with kill()
+    // goes on to the previous disposition.
+    if (jump != NULL && info != NULL && info->si_code > 0) {
         mmstats_guard_jump = NULL;
         siglongjmp(*jump, 1);
     }
@@ -34,8 +41,12 @@ static void mmstats_bus_handler(int signal_number, siginfo_t *info, void *contex
         mmstats_previous_bus.sa_handler(signal_number);
         return;
     }
-    // Default action: restore it and return; the faulting load runs again and terminates.
+    // Default action: restore it; a faulting load runs again and terminates, a signal that was
+    // sent is raised again so that it is not lost.
     signal(signal_number, SIG_DFL);
+    if (info == NULL || info->si_code <= 0) {
+        raise(signal_number);
+    }
 }
 
 static void mmstats_install_guard(void) {
@@ -48,15 +59,44 @@ static void mmstats_install_guard(void) {
     sigaction(SIGBUS, &action, &mmstats_previous_bus);
 }
 
+static int mmstats_thread_blocks_bus(void) {
+    if (mmstats_bus_blocked < 0) {
+        sigset_t current;
+        pthread_sigmask(SIG_SETMASK, NULL, &current);
+        mmstats_bus_blocked = sigismember(&current, SIGBUS) == 1;
+    }
+    return mmstats_bus_blocked;
+}
+
+static void mmstats_unblock_bus(sigset_t *saved) {
+    sigset_t bus;
+    sigemptyset(&bus);
+    sigaddset(&bus, SIGBUS);
+    pthread_sigmask(SIG_UNBLOCK, &bus, saved);
+}
+
+// The mask is handled before sigsetjmp, so nothing the fault path uses changes after it.
 #define MMSTATS_GUARD_BEGIN                                                                         \
     pthread_once(&mmstats_guard_once, mmstats_install_guard);                                       \
+    sigset_t saved_mask;                                                                            \
+    const int restore_mask = mmstats_thread_blocks_bus();                                           \
+    if (restore_mask) {                                                                             \
+        mmstats_unblock_bus(&saved_mask);                                                           \
+    }                                                                                               \
     sigjmp_buf jump;                                                                                \
     if (sigsetjmp(jump, 0) != 0) {                                                                  \
+        if (restore_mask) {                                                                         \
+            pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);                                        \
+        }                                                                                           \
         return MMSTATS_READ_FAULT;                                                                  \
     }                                                                                               \
     mmstats_guard_jump = &jump;
 
-#define MMSTATS_GUARD_END mmstats_guard_jump = NULL;
+#define MMSTATS_GUARD_END                                                                           \
+    mmstats_guard_jump = NULL;                                                                      \
+    if (restore_mask) {                                                                             \
+        pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);                                            \
+    }
 
 static inline const _Atomic uint64_t *word_at(const void *base, uint64_t offset) {
     return (const _Atomic uint64_t *)((const char *)base + offset);

@@ -1,6 +1,7 @@
 import Foundation
 import MmStatsCore
 import MmStatsTestSupport
+import Synchronization
 import Testing
 
 /// A record of one long string: 1,024 words.
@@ -85,4 +86,43 @@ struct RawKind: MetricKind {
     }
     var name: String { "raw" }
     var defaultLayout: LayoutID { .word }
+}
+
+@Suite("Fault guard")
+struct FaultGuardTests {
+    @Test("a thread that blocks SIGBUS still gets an error, not a crash, for a file truncated under it")
+    func blockedSignal() throws {
+        let directory = TemporaryDirectory("sigbus-blocked")
+        let writer = try StatsWriter(directory.options())
+        for n in 0..<200 { try writer.counter("c.\(n)").increment(by: UInt64(n)) }
+        // Truncate a copy: the live writer's own mapping would fault on its next store.
+        let path = directory.path + "/copy.mmstats"
+        try FileManager.default.copyItem(atPath: writer.path, toPath: path)
+        let outcome = Mutex<String>("not run")
+        onThreads(1) { _ in
+            var block = sigset_t()
+            sigemptyset(&block)
+            sigaddset(&block, SIGBUS)
+            pthread_sigmask(SIG_BLOCK, &block, nil)
+            do {
+                let reader = try StatsReader(path: path)
+                guard try reader.snapshot().value("c.199") == .uint(199) else {
+                    outcome.withLock { $0 = "wrong value before truncation" }
+                    return
+                }
+                truncate(path, 0)
+                _ = try reader.snapshot()
+                outcome.withLock { $0 = "read a truncated file without an error" }
+            } catch let error as MmStatsError {
+                outcome.withLock { $0 = "\(error.code)" }
+            } catch {
+                outcome.withLock { $0 = "unexpected \(error)" }
+            }
+            var current = sigset_t()
+            pthread_sigmask(SIG_SETMASK, nil, &current)
+            if sigismember(&current, SIGBUS) != 1 { outcome.withLock { $0 += " (mask not restored)" } }
+        }
+        let result = outcome.withLock { $0 }
+        #expect(result == "truncated" || result == "corrupt", "\(result)")
+    }
 }
