@@ -3,12 +3,15 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 int64_t mmstats_gettid(void) { return (int64_t)syscall(SYS_gettid); }
+
+const char *mmstats_secure_getenv(const char *name) { return secure_getenv(name); }
 
 // SIGBUS guard. A reader maps files that other processes own; if one is truncated, a load
 // from the vanished pages raises SIGBUS. The guarded functions below run only C code between

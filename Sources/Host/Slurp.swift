@@ -98,8 +98,8 @@ enum Slurp {
         var output = ""
         for snapshot in snapshots {
             let w = snapshot.writer
-            output += "==> \(snapshot.path) (v\(snapshot.version), pid \(w.pid)"
-            if snapshot.version == 2 { output += ", tid \(w.tid), \(w.application)/\(w.model)" }
+            output += "==> \(printable(snapshot.path)) (v\(snapshot.version), pid \(w.pid)"
+            if snapshot.version == 2 { output += ", tid \(w.tid), \(printable(w.application))/\(printable(w.model))" }
             output += ", \(w.state.rawValue)) <==\n"
             let rows = snapshot.metrics.map { sample -> (String, String) in
                 let value: String
@@ -110,7 +110,7 @@ enum Slurp {
                 } else {
                     value = sample.fields.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
                 }
-                return (sample.descriptor.displayName, value)
+                return (printable(sample.descriptor.displayName), printable(value))
             }
             let width = rows.map(\.0.count).max() ?? 0
             for (name, value) in rows {
@@ -119,6 +119,20 @@ enum Slurp {
         }
         return output
     }
+}
+
+/// Text from a writer's file made safe for a terminal: control characters (which could carry
+/// escape sequences) are shown as `\u{1B}` and the like.
+func printable(_ text: String) -> String {
+    var result = ""
+    for scalar in text.unicodeScalars {
+        if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+            result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+        } else {
+            result.unicodeScalars.append(scalar)
+        }
+    }
+    return result
 }
 
 /// Finding stats files under paths.
@@ -153,7 +167,7 @@ enum StatsFiles {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            if name == "." || name == ".." { continue }
+            if name.hasPrefix(".") { continue }  // ., .., and files still being created
             let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
             var info = stat()
             guard lstat(path, &info) == 0 else { continue }  // vanished meanwhile

@@ -52,6 +52,19 @@ enum Sys {
         retrying({ Glibc.unlinkat(directory, name, 0) }, failed: { $0 != 0 }).map { _ in () }
     }
 
+    /// Links `name` to the file `existing` in the same directory; never follows a link at `name`
+    /// and fails with EEXIST if anything is there.
+    static func linkAt(_ directory: Int32, _ existing: String, _ name: String) -> Result<Void, Errno> {
+        retrying({ Glibc.linkat(directory, existing, directory, name, 0) }, failed: { $0 != 0 }).map { _ in () }
+    }
+
+    /// `fstatat` without following a final symbolic link.
+    static func lstatAt(_ directory: Int32, _ name: String) -> Result<stat, Errno> {
+        var info = stat()
+        return retrying({ Glibc.fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) }, failed: { $0 != 0 })
+            .map { _ in info }
+    }
+
     static func unlink(_ path: String) -> Result<Void, Errno> {
         retrying({ Glibc.unlink(path) }, failed: { $0 != 0 }).map { _ in () }
     }

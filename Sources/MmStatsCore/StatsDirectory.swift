@@ -20,7 +20,8 @@ public enum StatsDirectory {
     }
 
     static func environment(_ name: String) -> String? {
-        guard let value = getenv(name) else { return nil }
+        // secure_getenv: a setuid program using the library must not let its caller pick the root.
+        guard let value = mmstats_secure_getenv(name) else { return nil }
         return String(cString: value)
     }
 

@@ -58,17 +58,13 @@ public final class StatsWriter {
             root: root, components: [options.application, options.model], create: true)
         let path = "\(root)/\(options.application)/\(options.model)/\(name)"
         let mode: mode_t = options.groupReadable ? 0o640 : 0o600
+        // The file is made under a temporary name and linked into place once its header is
+        // written, so no reader ever sees a half-made file under the real name.
+        let temporary = ".\(name).\(getpid())-\(tid).tmp"
         let fd: Int32
         do throws(MmStatsError) {
             try StatsDirectory.validateName(name, path: path)
-            switch Sys.openAt(directory, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode) {
-            case .success(let opened): fd = opened
-            case .failure(let error):
-                if error == .exists {
-                    throw MmStatsError(.unsafePath, path: path, "the file already exists (or a link was planted there)")
-                }
-                throw MmStatsError.system(error, path: path, "cannot create the file")
-            }
+            fd = try Self.createExclusive(directory, temporary, mode: mode, path: path)
         } catch {
             Sys.close(directory)
             throw error
@@ -80,7 +76,7 @@ public final class StatsWriter {
             // The region owns `fd` from here on, also when it throws.
             region = try WritableRegion(path: path, fd: fd, initialSize: initialSize, capacity: options.maximumSize)
         } catch {
-            _ = Sys.unlinkAt(directory, name)
+            _ = Sys.unlinkAt(directory, temporary)
             Sys.close(directory)
             throw error
         }
@@ -93,6 +89,67 @@ public final class StatsWriter {
         self.segmentUsed = 0
         self.cursor = 2 * Format.pageSize
         writeHeader(tid: tid, firstSegment: firstSegment)
+        do throws(MmStatsError) {
+            try linkIntoPlace(temporary)
+        } catch {
+            _ = Sys.unlinkAt(directory, temporary)
+            isClosed = true  // deinit must not remove whatever holds the real name
+            throw error
+        }
+    }
+
+    private static func createExclusive(_ directory: Int32, _ name: String, mode: mode_t, path: String)
+        throws(MmStatsError) -> Int32
+    {
+        for attempt in 0..<2 {
+            switch Sys.openAt(directory, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode) {
+            case .success(let fd): return fd
+            case .failure(let error) where error == .exists && attempt == 0:
+                // A temporary file left by a creation that died (this pid and tid): remove it.
+                // unlinkat removes a link itself, never its target.
+                _ = Sys.unlinkAt(directory, name)
+            case .failure(let error): throw MmStatsError.system(error, path: path, "cannot create the file")
+            }
+        }
+        throw MmStatsError(.system, path: path, "cannot create the file")
+    }
+
+    /// Links the finished file under its real name. A file already there is replaced only if it
+    /// is a regular file of this user whose writer is gone (dead, restarted or closed) or that
+    /// cannot be read at all; a link or another live writer's file is refused.
+    private func linkIntoPlace(_ temporary: String) throws(MmStatsError) {
+        for attempt in 0..<2 {
+            switch Sys.linkAt(directoryFD, temporary, fileName) {
+            case .success:
+                _ = Sys.unlinkAt(directoryFD, temporary)
+                return
+            case .failure(let error) where error == .exists && attempt == 0:
+                try removeStaleFile()
+            case .failure(let error):
+                throw MmStatsError.system(error, path: path, "cannot create the file")
+            }
+        }
+        throw MmStatsError(.system, path: path, "cannot create the file: its name keeps being taken")
+    }
+
+    private func removeStaleFile() throws(MmStatsError) {
+        guard case .success(let info) = Sys.lstatAt(directoryFD, fileName) else { return }  // gone meanwhile
+        guard info.st_mode & S_IFMT == S_IFREG, info.st_uid == getuid() else {
+            throw MmStatsError(
+                .unsafePath, path: path, "something other than a stats file of this user is there (a planted link?)")
+        }
+        if let snapshot = try? StatsReader(path: path).snapshot(), snapshot.version == 2 {
+            let state = snapshot.writer.state
+            guard state.isStale || state == .closed else {
+                throw MmStatsError(
+                    .invalidArgument, path: path,
+                    "a live writer (pid \(snapshot.writer.pid)) already uses this file name; use a template with {PID} and {TID}"
+                )
+            }
+        }
+        if case .failure(let error) = Sys.unlinkAt(directoryFD, fileName), error != .noEntry {
+            throw MmStatsError.system(error, path: path, "cannot remove the stale file")
+        }
     }
 
     deinit {

@@ -29,7 +29,12 @@ public enum ThreadStats {
         return key
     }()
 
-    /// The calling thread's writer for `options.application` and `options.model`.
+    /// The calling thread's writer for `options.application` and `options.model` (and root).
+    ///
+    /// Not for async code: a task may resume on another thread after an `await`, and two
+    /// tasks would then share one single-owner writer. The writer is cached per thread under
+    /// its root, application and model; the other options of later calls are ignored.
+    @available(*, noasync, message: "a task can change threads at an await; give each task its own StatsWriter")
     public static func writer(_ options: WriterOptions = WriterOptions()) throws(MmStatsError) -> StatsWriter {
         let box: Box
         if let existing = pthread_getspecific(key) {

@@ -109,6 +109,19 @@ struct SlurpTests {
         #expect(command.stderr.contains("unknown command 'frobnicate'"))
     }
 
+    @Test("text output shows control characters from a file as escapes, never raw")
+    func controlCharacters() throws {
+        let directory = TemporaryDirectory("slurp-escape")
+        let writer = try StatsWriter(directory.options(application: "web", model: "Escape"))
+        try writer.counter("evil\u{1B}[2Jname", dimensions: ["k": "v\u{7}"]).increment()
+        _ = try writer.record("title", kind: TextKind(), initial: [.string("a\u{1B}]0;pwned\u{7}")])
+        let result = try run(Binaries.mmstats, ["slurp", writer.path])
+        #expect(result.status == 0)
+        #expect(!result.stdout.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 })
+        #expect(result.stdout.contains("evil\\u{1B}[2Jname{k=v\\u{7}}"))
+        #expect(result.stdout.contains("a\\u{1B}]0;pwned\\u{7}"))
+    }
+
     @Test("the demo writes, reads back and removes its file")
     func demo() throws {
         let directory = TemporaryDirectory("demo")
@@ -122,6 +135,14 @@ struct SlurpTests {
         }
         #expect(left.isEmpty)
     }
+}
+
+/// One short text.
+struct TextKind: MetricKind {
+    var name: String { "text" }
+    var signature: Signature { Signature([.string(capacity: 32)]) }
+    var fieldNames: [String] { ["value"] }
+    var defaultLayout: LayoutID { .doubleBuffer }
 }
 
 /// Count and sum, updated together.

@@ -65,3 +65,56 @@ struct ThreadStatsTests {
         #expect(throws: MmStatsError.self) { _ = try StatsReader(path: writer.path) }
     }
 }
+
+@Suite("Stale files")
+struct StaleFileTests {
+    static func fixedOptions(_ directory: TemporaryDirectory) -> WriterOptions {
+        var options = directory.options()
+        options.fileNameTemplate = "fixed.mmstats"
+        return options
+    }
+
+    @Test("a file left by a closed or dead writer is replaced; a live writer's file is refused")
+    func replacement() throws {
+        let directory = TemporaryDirectory("stale")
+        var options = Self.fixedOptions(directory)
+        options.removeOnClose = false
+        let first = try StatsWriter(options)
+        try first.counter("old").increment()
+        first.close()
+        let path = first.path
+        #expect(FileManager.default.fileExists(atPath: path))
+
+        // Closed writer's file: replaced.
+        let second = try StatsWriter(options)
+        try second.counter("new").increment(by: 2)
+        var snapshot = try StatsReader(path: path).snapshot()
+        #expect(snapshot.value("new") == .uint(2))
+        #expect(snapshot.value("old") == nil)
+
+        // A live writer holds the name: refused, and its file is untouched.
+        #expect {
+            _ = try StatsWriter(options)
+        } throws: { error in
+            (error as? MmStatsError)?.reason.contains("live writer") == true
+        }
+        #expect(try StatsReader(path: path).snapshot().value("new") == .uint(2))
+
+        // A dead writer's file (the same bytes with a pid no process has): replaced.
+        var bytes = [UInt8](try #require(FileManager.default.contents(atPath: path)))
+        second.close()
+        withUnsafeBytes(of: UInt64(Int32.max - 7)) { bytes.replaceSubrange(64..<72, with: $0) }
+        bytes[20] = 0  // not closed
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect(try StatsReader(path: path).snapshot().writer.state == .dead)
+        let third = try StatsWriter(options)
+        try third.counter("third").increment(by: 3)
+        snapshot = try StatsReader(path: path).snapshot()
+        #expect(snapshot.value("third") == .uint(3))
+        #expect(snapshot.writer.pid == getpid())
+
+        // Nothing but the real files is left in the directory (no temporary names).
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/app/Model")
+        #expect(names == ["fixed.mmstats"])
+    }
+}

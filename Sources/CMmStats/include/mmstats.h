@@ -11,6 +11,9 @@ extern "C" {
 /// The calling thread's kernel thread id.
 int64_t mmstats_gettid(void);
 
+/// `secure_getenv`: NULL in a setuid or setgid process, so its caller cannot steer it.
+const char *mmstats_secure_getenv(const char *name);
+
 /// How one value record is read (the layouts of docs/FORMAT.md section 5).
 enum {
     MMSTATS_LAYOUT_WORD = 1,
