@@ -42,49 +42,97 @@ public struct LayoutID: RawRepresentable, Equatable, Hashable, Sendable, CustomS
 }
 
 /// What a metric is: everything its metadata entry says.
+///
+/// Immutable, and cheap to copy: the fields live in one shared box, so a copy (into every
+/// `MetricSample`, say) costs a single reference count.
 public struct MetricDescriptor: Equatable, Hashable, Sendable {
+    private final class Storage: Sendable {
+        let name: String
+        let dimensions: [Dimension]
+        let kind: String
+        let unit: String
+        let help: String
+        let signature: Signature
+        let fieldNames: [String]
+        let layout: LayoutID
+        let flags: UInt16
+        let valueOffset: Int
+        let altOffset: Int
+        let metricID: Int
+
+        init(
+            name: String, dimensions: [Dimension], kind: String, unit: String, help: String, signature: Signature,
+            fieldNames: [String], layout: LayoutID, flags: UInt16, valueOffset: Int, altOffset: Int, metricID: Int
+        ) {
+            self.name = name
+            self.dimensions = dimensions
+            self.kind = kind
+            self.unit = unit
+            self.help = help
+            self.signature = signature
+            self.fieldNames = fieldNames
+            self.layout = layout
+            self.flags = flags
+            self.valueOffset = valueOffset
+            self.altOffset = altOffset
+            self.metricID = metricID
+        }
+    }
+
+    private let storage: Storage
+
     /// Dotted name, for example `index.response_time`.
-    public let name: String
+    public var name: String { storage.name }
     /// Dimensions in the order they were given.
-    public let dimensions: [Dimension]
+    public var dimensions: [Dimension] { storage.dimensions }
     /// The metric kind's name (`counter`, `gauge`, …).
-    public let kind: String
+    public var kind: String { storage.kind }
     /// The unit, possibly empty.
-    public let unit: String
+    public var unit: String { storage.unit }
     /// A description for people, possibly empty.
-    public let help: String
+    public var help: String { storage.help }
     /// The record's components.
-    public let signature: Signature
+    public var signature: Signature { storage.signature }
     /// One name per component.
-    public let fieldNames: [String]
+    public var fieldNames: [String] { storage.fieldNames }
     /// How the record is stored.
-    public let layout: LayoutID
+    public var layout: LayoutID { storage.layout }
     /// Descriptor flags.
-    public let flags: UInt16
+    public var flags: UInt16 { storage.flags }
     /// The record's offset (layout 2: its seq word; layout 3: its copy on page 0).
-    public let valueOffset: Int
+    public var valueOffset: Int { storage.valueOffset }
     /// Layout 3: the copy on page 1.
-    public let altOffset: Int
+    public var altOffset: Int { storage.altOffset }
     /// Position in the file's metadata, from 0.
-    public let metricID: Int
+    public var metricID: Int { storage.metricID }
 
     /// Creates a descriptor.
     public init(
         name: String, dimensions: [Dimension], kind: String, unit: String, help: String, signature: Signature,
         fieldNames: [String], layout: LayoutID, flags: UInt16, valueOffset: Int, altOffset: Int, metricID: Int
     ) {
-        self.name = name
-        self.dimensions = dimensions
-        self.kind = kind
-        self.unit = unit
-        self.help = help
-        self.signature = signature
-        self.fieldNames = fieldNames
-        self.layout = layout
-        self.flags = flags
-        self.valueOffset = valueOffset
-        self.altOffset = altOffset
-        self.metricID = metricID
+        storage = Storage(
+            name: name, dimensions: dimensions, kind: kind, unit: unit, help: help, signature: signature,
+            fieldNames: fieldNames, layout: layout, flags: flags, valueOffset: valueOffset, altOffset: altOffset,
+            metricID: metricID)
+    }
+
+    /// Equal when every field is equal.
+    public static func == (lhs: MetricDescriptor, rhs: MetricDescriptor) -> Bool {
+        if lhs.storage === rhs.storage { return true }
+        return lhs.name == rhs.name && lhs.dimensions == rhs.dimensions && lhs.kind == rhs.kind
+            && lhs.unit == rhs.unit && lhs.help == rhs.help && lhs.signature == rhs.signature
+            && lhs.fieldNames == rhs.fieldNames && lhs.layout == rhs.layout && lhs.flags == rhs.flags
+            && lhs.valueOffset == rhs.valueOffset && lhs.altOffset == rhs.altOffset && lhs.metricID == rhs.metricID
+    }
+
+    /// Hashes the identifying fields.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(dimensions)
+        hasher.combine(kind)
+        hasher.combine(metricID)
+        hasher.combine(valueOffset)
     }
 
     /// `name{k=v,…}`, the way text output shows a metric.
