@@ -126,3 +126,24 @@ struct FaultGuardTests {
         #expect(result == "truncated" || result == "corrupt", "\(result)")
     }
 }
+
+@Suite("Closing page-flip files")
+struct ClosePublishTests {
+    @Test("closing a page-flip writer publishes its last values before marking the file closed")
+    func closePublishes() throws {
+        let directory = TemporaryDirectory("close-publish")
+        var options = directory.options()
+        options.layout = .pageFlip
+        options.removeOnClose = false
+        let writer = try StatsWriter(options)
+        let counter = try writer.counter("done")
+        counter.increment(by: 4)
+        writer.publish()
+        counter.increment(by: 3)  // not published yet
+        #expect(try StatsReader(path: writer.path).snapshot().value("done") == .uint(4))
+        writer.close()
+        let snapshot = try StatsReader(path: writer.path).snapshot()
+        #expect(snapshot.writer.state == .closed)
+        #expect(snapshot.value("done") == .uint(7))
+    }
+}
