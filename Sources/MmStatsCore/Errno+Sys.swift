@@ -65,10 +65,6 @@ enum Sys {
             .map { _ in info }
     }
 
-    static func unlink(_ path: String) -> Result<Void, Errno> {
-        retrying({ Glibc.unlink(path) }, failed: { $0 != 0 }).map { _ in () }
-    }
-
     static func close(_ fd: Int32) {
         _ = Glibc.close(fd)  // never retried: the descriptor is gone even on EINTR
     }

@@ -28,6 +28,8 @@ public struct LayoutID: RawRepresentable, Equatable, Hashable, Sendable, CustomS
     public static let doubleBuffer = LayoutID(rawValue: 2)
     /// Two pages published by one flip: every page-flip record of a file from one instant.
     public static let pageFlip = LayoutID(rawValue: 3)
+    /// Legacy v1 fields (never stored in a v2 file).
+    public static let v1 = LayoutID(rawValue: 0)
 
     /// `word`, `double-buffer`, `page-flip`, `v1` (legacy fields) or `layout-N`.
     public var description: String {
@@ -35,7 +37,7 @@ public struct LayoutID: RawRepresentable, Equatable, Hashable, Sendable, CustomS
         case .word: "word"
         case .doubleBuffer: "double-buffer"
         case .pageFlip: "page-flip"
-        case LayoutID(rawValue: 0): "v1"
+        case .v1: "v1"
         default: "layout-\(rawValue)"
         }
     }

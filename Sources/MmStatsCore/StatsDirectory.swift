@@ -78,14 +78,10 @@ public enum StatsDirectory {
         var prefix = root.hasPrefix("/") ? "" : "."
         for part in root.split(separator: "/") {
             prefix += "/" + part
-            if case .failure(let error) = retryingMkdir(prefix), error != .exists {
+            if case .failure(let error) = Sys.mkdirAt(AT_FDCWD, prefix, 0o700), error != .exists {
                 throw MmStatsError.system(error, path: prefix, "cannot create the stats root")
             }
         }
-    }
-
-    private static func retryingMkdir(_ path: String) -> Result<Void, Errno> {
-        Sys.mkdirAt(AT_FDCWD, path, 0o700)
     }
 
     static func checkOwnership(_ fd: Int32, path: String) throws(MmStatsError) {

@@ -252,6 +252,12 @@ public final class StatsReader {
     }
 
     private func currentTable() throws(MmStatsError) -> MetadataTable {
+        if let table {
+            // The common case: one acquire load. A file rewritten in place with the same
+            // generation is caught by the header check after the values (`snapshotV2`).
+            let word = try region.loadAcquiring(at: Format.Header.generation)
+            if (table.swapped ? word.byteSwapped : word) == table.generation { return table }
+        }
         var header = try readHeader()
         swapped = header.swapped
         // Acquire the generation before the metadata it covers.

@@ -44,7 +44,7 @@ enum V1File {
             if label.hasSuffix("sys.pid"), let number = value.intValue { pid = Int32(truncatingIfNeeded: number) }
             let descriptor = MetricDescriptor(
                 name: label, dimensions: [], kind: "v1", unit: "", help: "", signature: Signature([component]),
-                fieldNames: ["value"], layout: LayoutID(rawValue: 0), flags: 0, valueOffset: valueStart, altOffset: 0,
+                fieldNames: ["value"], layout: .v1, flags: 0, valueOffset: valueStart, altOffset: 0,
                 metricID: samples.count)
             samples.append(MetricSample(descriptor: descriptor, fields: [(name: "value", value: value)], error: nil))
             cursor = at + copies * size
@@ -87,9 +87,4 @@ enum V1File {
             return Value.decode(type, words: UnsafeBufferPointer(buffer))
         }
     }
-}
-
-extension LayoutID {
-    /// Legacy v1 fields.
-    public static let v1 = LayoutID(rawValue: 0)
 }
