@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 int64_t mmstats_gettid(void) { return (int64_t)syscall(SYS_gettid); }
@@ -115,9 +116,21 @@ static inline uint64_t parity(uint64_t sequence, int swapped) {
     return (swapped ? __builtin_bswap64(sequence) : sequence) & 1;
 }
 
+uint64_t mmstats_monotonic_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+// Whether a read overtaken `attempt` times must give up: past the count, or past the deadline
+// (checked only on retries, so an undisturbed read never looks at the clock).
+static inline int give_up(uint32_t attempt, uint32_t max_retries, uint64_t deadline_ns) {
+    return attempt > max_retries || (deadline_ns != 0 && mmstats_monotonic_ns() > deadline_ns);
+}
+
 int mmstats_read_records(const void *base, uint64_t flip_sequence_offset, int swapped,
                          const mmstats_record_ref *refs, size_t count, uint64_t *output,
-                         uint32_t max_retries, size_t *busy_index) {
+                         uint32_t max_retries, uint64_t deadline_ns, size_t *busy_index) {
     MMSTATS_GUARD_BEGIN
     int has_page_flip = 0;
     for (size_t r = 0; r < count; r++) {
@@ -138,7 +151,7 @@ int mmstats_read_records(const void *base, uint64_t flip_sequence_offset, int sw
                 if (s1 == s2) {
                     break;
                 }
-                if (++attempt > max_retries) {
+                if (give_up(++attempt, max_retries, deadline_ns)) {
                     MMSTATS_GUARD_END
                     *busy_index = r;
                     return MMSTATS_READ_BUSY;
@@ -170,7 +183,7 @@ int mmstats_read_records(const void *base, uint64_t flip_sequence_offset, int sw
             if (s1 == s2) {
                 break;
             }
-            if (++attempt > max_retries) {
+            if (give_up(++attempt, max_retries, deadline_ns)) {
                 MMSTATS_GUARD_END
                 *busy_index = count;
                 return MMSTATS_READ_BUSY;

@@ -8,8 +8,8 @@ public enum Format {
     public static let byteOrderMark: UInt32 = 0x0A0B_0C0D
     /// The size of the header this writer produces.
     public static let headerSize = 256
-    /// The minor version this writer produces.
-    public static let minorVersion: UInt16 = 0
+    /// The minor version this writer produces (1: the header records the PID namespace).
+    public static let minorVersion: UInt16 = 1
     /// Files grow in multiples of this.
     public static let pageSize = 4096
     /// Bytes of a metadata segment's own header.
@@ -42,6 +42,8 @@ public enum Format {
         public static let startTime = 80
         public static let created = 88
         public static let lastUpdate = 96
+        /// Minor version 1: the writer's PID namespace (inode of `/proc/self/ns/pid`; 0 unknown).
+        public static let pidNamespace = 104
         public static let application = 112
         public static let model = 176
         public static let nameCapacity = 64

@@ -226,9 +226,11 @@ extension MetricDescriptor {
     /// Checks every length and string; the value offsets are checked by the caller.
     /// `unreadable` is set when the file is sound but this metric cannot be decoded (an unknown
     /// signature letter).
-    static func decode(_ view: ByteView, at offset: Int, available: Int) throws(DescriptorError) -> (
-        MetricDescriptor, size: Int, unreadable: String?
-    ) {
+    /// `components` is what is left of the file's component budget: a descriptor with more
+    /// throws an `overLimit` error before its field names are split.
+    static func decode(_ view: ByteView, at offset: Int, available: Int, components: Int = .max)
+        throws(DescriptorError) -> (MetricDescriptor, size: Int, unreadable: String?)
+    {
         guard available >= Format.descriptorFixedSize else {
             throw DescriptorError("only \(available) bytes left for a \(Format.descriptorFixedSize)-byte descriptor")
         }
@@ -287,6 +289,9 @@ extension MetricDescriptor {
         } catch {
             throw DescriptorError("signature '\(strings[2])': \(error)")
         }
+        guard signature.components.count <= components else {
+            throw DescriptorError("over the component budget", overLimit: true)
+        }
         guard signature.words == recordWords else {
             throw DescriptorError(
                 "record words \(recordWords) do not match signature '\(strings[2])' (\(signature.words) words)")
@@ -343,5 +348,10 @@ extension MetricDescriptor {
 /// Why one descriptor is invalid (the reader adds the file and entry).
 struct DescriptorError: Error {
     let reason: String
-    init(_ reason: String) { self.reason = reason }
+    /// The descriptor is sound but exceeds the reader's budget.
+    let overLimit: Bool
+    init(_ reason: String, overLimit: Bool = false) {
+        self.reason = reason
+        self.overLimit = overLimit
+    }
 }

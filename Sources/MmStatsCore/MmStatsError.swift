@@ -15,6 +15,8 @@ public struct MmStatsError: Error, Equatable, Sendable, CustomStringConvertible 
         case truncated
         /// A record kept changing for longer than the reader's retry budget.
         case busy
+        /// Reading the file would take more memory or work than the reader's `ReaderLimits` allow.
+        case overLimit
         /// A path is unsafe: a symbolic link, or a directory owned by someone else or open to others.
         case unsafePath
         /// A syscall failed.

@@ -22,6 +22,8 @@ public struct RegionReader: @unchecked Sendable {
     public let path: String
     /// Whether the file is in the other byte order.
     public let swapped: Bool
+    /// Bounds on retries of overtaken reads.
+    var limits = ReaderLimits()
 
     /// Copies `count` words at `offset` with relaxed atomic loads.
     public func words(at offset: Int, count: Int) throws(MmStatsError) -> [UInt64] {
@@ -74,8 +76,8 @@ public struct RegionReader: @unchecked Sendable {
         var busy = 0
         let status = output.withUnsafeMutableBufferPointer { buffer in
             mmstats_read_records(
-                base, UInt64(Format.Header.flipSequence), swapped ? 1 : 0, &reference, 1, buffer.baseAddress, 100_000,
-                &busy)
+                base, UInt64(Format.Header.flipSequence), swapped ? 1 : 0, &reference, 1, buffer.baseAddress,
+                limits.maximumRetries, limits.deadline(), &busy)
         }
         switch Int(status) {
         case MMSTATS_READ_OK: return output

@@ -132,14 +132,23 @@ public enum ProcessIdentity {
     /// The calling thread's kernel id.
     public static var currentThreadID: Int64 { mmstats_gettid() }
 
-    /// Field 22 of `/proc/PID/stat`, or nil when the process does not exist.
+    /// This process's PID namespace: the inode number of `/proc/self/ns/pid` (0 when unknown).
+    public static let pidNamespace: UInt64 = {
+        var info = stat()
+        guard stat("/proc/self/ns/pid", &info) == 0 else { return 0 }
+        return UInt64(info.st_ino)
+    }()
+
+    /// Field 22 of `/proc/PID/stat`, or nil when the process does not exist or has exited
+    /// (a zombie that its parent has not reaped yet: state `Z` or `X`).
     public static func startTime(of pid: Int32) -> UInt64? {
         guard pid > 0, let bytes = Sys.readSmallFile("/proc/\(pid)/stat") else { return nil }
         // Field 2 is the command in parentheses and may contain anything; fields resume after the last ')'.
         guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
         let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " "))
         // fields[0] is field 3 (state); field 22 is fields[19].
-        guard fields.count > 19 else { return nil }
+        guard fields.count > 19, let state = fields[0].first else { return nil }
+        if state == UInt8(ascii: "Z") || state == UInt8(ascii: "X") { return nil }
         return UInt64(String(decoding: fields[19], as: UTF8.self))
     }
 

@@ -29,14 +29,23 @@ public final class StatsReader {
     private var table: MetadataTable?
     private var swapped = false
     private let registry: PluginRegistry
-    /// Retries of a seqlock read before giving up with `.busy`.
-    public var maximumRetries: UInt32 = 100_000
+    /// What one snapshot of this file may cost: memory, time, remappings.
+    public var limits: ReaderLimits
+    /// Retries of a seqlock read before giving up with `.busy` (`limits.maximumRetries`).
+    public var maximumRetries: UInt32 {
+        get { limits.maximumRetries }
+        set { limits.maximumRetries = newValue }
+    }
 
     /// Opens and maps the file; does not follow a symbolic link. Records in layouts other than
     /// the core's three are read through the layouts `registry` holds (see `StorageLayout`).
-    public init(path: String, registry: PluginRegistry = .shared) throws(MmStatsError) {
+    /// `limits` bounds what the file can make the reader spend.
+    public init(path: String, registry: PluginRegistry = .shared, limits: ReaderLimits = ReaderLimits())
+        throws(MmStatsError)
+    {
         self.path = path
         self.registry = registry
+        self.limits = limits
         let fd: Int32
         // O_NONBLOCK: opening a FIFO planted at the path must not wait for a writer (the
         // descriptor is only used for fstat and mmap, which it does not affect).
@@ -45,7 +54,7 @@ public final class StatsReader {
         case .failure(let error): throw .system(error, path: path, "cannot open")
         }
         do throws(MmStatsError) {
-            let (base, size) = try Self.map(fd, path: path)
+            let (base, size) = try Self.map(fd, path: path, atLeast: 0)
             self.base = base
             self.mappedSize = size
         } catch {
@@ -79,14 +88,17 @@ public final class StatsReader {
         Sys.close(fd)
     }
 
-    private static func map(_ fd: Int32, path: String) throws(MmStatsError) -> (UnsafeRawPointer, Int) {
+    /// Maps the file at its current size, or at `atLeast` bytes if that is more: a mapping that
+    /// replaces one whose offsets were validated must not be smaller (pages past the end of a
+    /// shrunk file fault, and the guarded loads report that as truncation).
+    private static func map(_ fd: Int32, path: String, atLeast: Int) throws(MmStatsError) -> (UnsafeRawPointer, Int) {
         guard case .success(let info) = Sys.fstat(fd) else {
             throw MmStatsError(.system, path: path, "cannot stat")
         }
         guard info.st_mode & S_IFMT == S_IFREG else {
             throw MmStatsError(.corrupt, path: path, "not a regular file")
         }
-        let size = Int(info.st_size)
+        let size = max(Int(info.st_size), atLeast)
         guard size >= 8 else {
             throw MmStatsError(.corrupt, path: path, "the file is \(size) bytes, too small to be a stats file")
         }
@@ -96,15 +108,24 @@ public final class StatsReader {
         }
     }
 
-    private func remap() throws(MmStatsError) {
-        let (newBase, newSize) = try Self.map(fd, path: path)
+    /// Maps the file again at its current size (at least `atLeast` bytes) and forgets the metadata.
+    private func remap(atLeast: Int = 0) throws(MmStatsError) {
+        let (newBase, newSize) = try Self.map(fd, path: path, atLeast: atLeast)
         Sys.munmap(UnsafeMutableRawPointer(mutating: base), mappedSize)
         base = newBase
         mappedSize = newSize
         table = nil
     }
 
-    var region: RegionReader { RegionReader(base: base, size: mappedSize, path: path, swapped: swapped) }
+    /// The device and inode of the file this reader opened.
+    var fileID: (device: UInt64, inode: UInt64)? {
+        guard case .success(let info) = Sys.fstat(fd) else { return nil }
+        return (UInt64(info.st_dev), UInt64(info.st_ino))
+    }
+
+    var region: RegionReader {
+        RegionReader(base: base, size: mappedSize, path: path, swapped: swapped, limits: limits)
+    }
 
     /// The metrics' descriptors as of the last snapshot (or now, if none was taken).
     public var descriptors: [MetricDescriptor] {
@@ -114,7 +135,7 @@ public final class StatsReader {
     /// Reads every metric's current value: one consistent record per metric, and all
     /// page-flip metrics of the file from one published instant.
     public func snapshot() throws(MmStatsError) -> Snapshot {
-        if version == 1 { return try V1File.snapshot(region, path: path) }
+        if version == 1 { return try V1File.snapshot(region, path: path, limits: limits) }
         do throws(MmStatsError) {
             return try snapshotV2()
         } catch  where error.code == .truncated {
@@ -126,13 +147,17 @@ public final class StatsReader {
 
     private func snapshotV2() throws(MmStatsError) -> Snapshot {
         let table = try currentTable()
+        // The header (with the closed flag) before the values: a snapshot that says "closed"
+        // holds the values the writer published before it closed.
+        let header = try readHeader()
         var words = [UInt64](repeating: 0, count: table.totalWords)
         var busy = 0
+        let deadline = limits.deadline()
         let status = words.withUnsafeMutableBufferPointer { buffer in
             table.references.withUnsafeBufferPointer { references in
                 mmstats_read_records(
                     base, UInt64(Format.Header.flipSequence), swapped ? 1 : 0, references.baseAddress,
-                    references.count, buffer.baseAddress, maximumRetries, &busy)
+                    references.count, buffer.baseAddress, limits.maximumRetries, deadline, &busy)
             }
         }
         switch Int(status) {
@@ -151,13 +176,14 @@ public final class StatsReader {
         case MMSTATS_READ_BUSY:
             let entry =
                 busy < table.referenced.count ? table.descriptors[table.referenced[busy]].displayName : "page flip"
-            throw MmStatsError(.busy, path: path, entry: entry, "the record kept changing while read")
+            throw MmStatsError(
+                .busy, path: path, entry: entry,
+                "the writer kept overtaking the read for \(limits.readTimeout) or \(limits.maximumRetries) retries")
         default:
             self.table = nil
             throw region.faulted()
         }
-        let header = try readHeader()
-        guard header.origin == table.origin else {
+        guard header.origin == table.origin, try originUnchanged(table.origin) else {
             // Another writer's file was written over this one while we read: the values may
             // belong to it. `snapshot()` maps the file again and reads it afresh.
             self.table = nil
@@ -165,6 +191,21 @@ public final class StatsReader {
         }
         return Snapshot(
             path: path, version: 2, generation: table.generation, writer: header.identity, table: table, words: words)
+    }
+
+    /// Whether the header still names the writer `origin` (the words that identify it, read at once).
+    private func originUnchanged(_ origin: Origin) throws(MmStatsError) -> Bool {
+        let bytes = try region.bytes(at: 0, count: Format.Header.created + 8)
+        return bytes.withUnsafeBytes { raw in
+            let view = ByteView(bytes: raw, swapped: origin.swapped)
+            return view.u32(Format.Header.byteOrderMark) == Format.byteOrderMark
+                && Int(view.u16(Format.Header.headerSize)) == origin.headerSize
+                && view.u64(Format.Header.firstSegment) == UInt64(origin.firstSegment)
+                && Int32(truncatingIfNeeded: view.u64(Format.Header.pid)) == origin.pid
+                && Int64(bitPattern: view.u64(Format.Header.tid)) == origin.tid
+                && view.u64(Format.Header.startTime) == origin.startTime
+                && view.u64(Format.Header.created) == origin.created
+        }
     }
 
     // MARK: Header and metadata
@@ -241,7 +282,9 @@ public final class StatsReader {
                 startTime: view.u64(Format.Header.startTime), application: name(Format.Header.application),
                 model: name(Format.Header.model), created: view.u64(Format.Header.created),
                 lastUpdate: view.u64(Format.Header.lastUpdate),
-                closed: view.u32(Format.Header.flags) & Format.closedFlag != 0)
+                closed: view.u32(Format.Header.flags) & Format.closedFlag != 0,
+                // Reserved (0) before minor version 1, so older files read as "not recorded".
+                pidNamespace: view.u64(Format.Header.pidNamespace))
             return .success(
                 Header(
                     swapped: swapped, headerSize: headerSize, generation: view.u64(Format.Header.generation),
@@ -264,14 +307,21 @@ public final class StatsReader {
         let generationWord = try region.loadAcquiring(at: Format.Header.generation)
         header.generation = header.swapped ? generationWord.byteSwapped : generationWord
         if let table, table.generation == header.generation, table.origin == header.origin { return table }
-        let table = try MetadataTable(parsing: region, header: header, registry: registry) {
+        var remaps = 0
+        let table = try MetadataTable(parsing: region, header: header, registry: registry, limits: limits) {
             () throws(MmStatsError) -> RegionReader? in
             // Something lies past the mapping: if the writer has grown the file since we
             // mapped it, map it again and go on (values never move, so nothing parsed so far
-            // changes); otherwise the caller reports the offset as outside the file.
-            guard case .success(let info) = Sys.fstat(self.fd), Int(info.st_size) > self.mappedSize else { return nil }
-            try self.remap()
-            return self.region
+            // changes); otherwise the caller reports the offset as outside the file. The new
+            // mapping is never smaller than the old one, whatever the file's size is by then:
+            // everything validated so far stays inside it.
+            guard remaps < self.limits.maximumRemaps, case .success(let info) = Sys.fstat(self.fd),
+                Int(info.st_size) > self.mappedSize
+            else { return nil }
+            remaps += 1
+            let before = self.mappedSize
+            try self.remap(atLeast: before)
+            return self.mappedSize > before ? self.region : nil
         }
         self.table = table
         return table
@@ -292,14 +342,12 @@ final class MetadataTable: Sendable {
     let referenced: [Int]
     /// Records in plugin layouts: descriptor index and the layout that reads it.
     let custom: [(Int, any StorageLayout)]
-    /// The most metadata (bytes of descriptors) this reader parses in one file.
-    static let maximumMetadataBytes = 64 << 20
     let totalWords: Int
 
     /// Parses the metadata; `grow` maps a file that grew since `region` was mapped (nil if it did not).
     init(
         parsing initialRegion: RegionReader, header: StatsReader.Header, registry: PluginRegistry,
-        grow: () throws(MmStatsError) -> RegionReader?
+        limits: ReaderLimits, grow: () throws(MmStatsError) -> RegionReader?
     ) throws(MmStatsError) {
         var region = initialRegion
         let path = region.path
@@ -310,6 +358,7 @@ final class MetadataTable: Sendable {
         var descriptors: [MetricDescriptor] = []
         var unreadables: [String?] = []
         var metadataBytes = 0
+        var components = 0
         var segment = header.firstSegment
         var segmentIndex = 0
         guard segment != 0 else {
@@ -317,9 +366,10 @@ final class MetadataTable: Sendable {
         }
         while segment != 0 {
             let where_ = "metadata segment \(segmentIndex) at offset \(segment)"
-            try reach(segment.addingReportingOverflow(Format.segmentHeaderSize).partialValue)
-            guard segment % 8 == 0, segment >= header.headerSize,
-                segment <= region.size - Format.segmentHeaderSize
+            let segmentEnd = segment.addingReportingOverflow(Format.segmentHeaderSize)
+            if !segmentEnd.overflow { try reach(segmentEnd.partialValue) }
+            guard segment % 8 == 0, segment >= header.headerSize, !segmentEnd.overflow,
+                segmentEnd.partialValue <= region.size
             else {
                 throw MmStatsError(
                     .corrupt, path: path, entry: where_,
@@ -338,9 +388,10 @@ final class MetadataTable: Sendable {
             let nextOffset = header.swapped ? nextWord.byteSwapped : nextWord
             let usedWord = try region.loadAcquiring(at: segment + Format.Segment.used)
             let used = header.swapped ? usedWord.byteSwapped : usedWord
-            let start = segment + Format.segmentHeaderSize
+            let start = segmentEnd.partialValue
             if capacity <= UInt64(Int.max - start) { try reach(start + Int(capacity)) }
-            guard capacity <= UInt64(region.size - start) else {
+            // The mapping only grows, so `start` (checked above) is still inside it.
+            guard region.size >= start, capacity <= UInt64(region.size - start) else {
                 throw MmStatsError(
                     .corrupt, path: path, entry: where_,
                     "capacity \(capacity) runs past the end of the file (size \(region.size))")
@@ -351,10 +402,10 @@ final class MetadataTable: Sendable {
                     "used bytes \(used) exceed capacity \(capacity) or are misaligned")
             }
             metadataBytes += Int(used)
-            guard metadataBytes <= MetadataTable.maximumMetadataBytes else {
+            guard metadataBytes <= limits.maximumMetadataBytes else {
                 throw MmStatsError(
-                    .corrupt, path: path, entry: where_,
-                    "more than \(MetadataTable.maximumMetadataBytes) bytes of metadata (this reader's limit)")
+                    .overLimit, path: path, entry: where_,
+                    "more than \(limits.maximumMetadataBytes) bytes of metadata (ReaderLimits.maximumMetadataBytes)")
             }
             let entries = try region.bytes(at: start, count: Int(used))
             let parsed = entries.withUnsafeBytes { raw -> Result<[(MetricDescriptor, String?)], MmStatsError> in
@@ -362,17 +413,24 @@ final class MetadataTable: Sendable {
                 var cursor = 0
                 var found: [(MetricDescriptor, String?)] = []
                 while cursor < raw.count {
+                    let entry = "metadata entry \(descriptors.count + found.count) (offset \(start + cursor))"
                     do throws(DescriptorError) {
                         let (descriptor, size, unreadable) = try MetricDescriptor.decode(
-                            view, at: cursor, available: raw.count - cursor)
+                            view, at: cursor, available: raw.count - cursor,
+                            components: limits.maximumComponents - components)
+                        // Every descriptor counts, unreadable ones too: each costs memory.
+                        components += max(1, descriptor.signature.components.count)
                         found.append((descriptor, unreadable))
                         cursor += size
-                    } catch {
+                    } catch  where error.overLimit {
                         return .failure(
                             MmStatsError(
-                                .corrupt, path: path,
-                                entry: "metadata entry \(descriptors.count + found.count) (offset \(start + cursor))",
-                                error.reason))
+                                .overLimit, path: path, entry: entry,
+                                "the file's records have more than \(limits.maximumComponents) components"
+                                    + " (ReaderLimits.maximumComponents)"))
+                    } catch {
+                        return .failure(
+                            MmStatsError(.corrupt, path: path, entry: entry, error.reason))
                     }
                 }
                 return .success(found)
@@ -396,6 +454,15 @@ final class MetadataTable: Sendable {
         var custom: [(Int, any StorageLayout)] = []
         var total = 0
         var storageBytes = 0
+        /// The snapshot's words grow by `words`: within the value budget?
+        func budget(_ words: Int, _ index: Int, _ descriptor: MetricDescriptor) throws(MmStatsError) {
+            guard words <= (limits.maximumValueBytes / 8) - total else {
+                throw MmStatsError(
+                    .overLimit, path: path, entry: "metric \(index) (\(descriptor.displayName))",
+                    "the file's records hold more than \(limits.maximumValueBytes) bytes of values"
+                        + " (ReaderLimits.maximumValueBytes)")
+            }
+        }
         for (index, descriptor) in descriptors.enumerated() {
             guard [LayoutID.word, .doubleBuffer, .pageFlip].contains(descriptor.layout) else {
                 guard unreadables[index] == nil, let layout = registry.layout(descriptor.layout) else {
@@ -416,6 +483,7 @@ final class MetadataTable: Sendable {
                         "\(layout.name) record of \(bytes) bytes at offset \(descriptor.valueOffset) lies outside the file"
                             + " (size \(region.size))")
                 }
+                try budget(descriptor.signature.words, index, descriptor)
                 custom.append((index, layout))
                 storageBytes += max(bytes, descriptor.signature.words * 8)
                 outputIndex.append(total)
@@ -432,6 +500,7 @@ final class MetadataTable: Sendable {
                 errors.append(unreadable)
                 continue
             }
+            try budget(plan.words, index, descriptor)
             storageBytes += plan.storageBytes
             guard storageBytes <= region.size else { break }  // reported below, before any allocation
             references.append(plan.reference(outputIndex: total))

@@ -59,8 +59,10 @@ public final class StatsWriter {
         let path = "\(root)/\(options.application)/\(options.model)/\(name)"
         let mode: mode_t = options.groupReadable ? 0o640 : 0o600
         // The file is made under a temporary name and linked into place once its header is
-        // written, so no reader ever sees a half-made file under the real name.
-        let temporary = ".\(name).\(getpid())-\(tid).tmp"
+        // written, so no reader ever sees a half-made file under the real name. The PID
+        // namespace is part of it: writers in two containers sharing the directory can have
+        // the same pid and tid.
+        let temporary = ".\(name).\(ProcessIdentity.pidNamespace)-\(getpid())-\(tid).tmp"
         let fd: Int32
         do throws(MmStatsError) {
             try StatsDirectory.validateName(name, path: path)
@@ -115,8 +117,10 @@ public final class StatsWriter {
     }
 
     /// Links the finished file under its real name. A file already there is replaced only if it
-    /// is a regular file of this user whose writer is gone (dead, restarted or closed) or that
-    /// cannot be read at all; a link or another live writer's file is refused.
+    /// is known to be stale: a regular v2 stats file of this user whose writer is dead,
+    /// restarted or closed. A link, another user's file, a live writer's file, a writer in
+    /// another PID namespace, and a file that cannot be read (no descriptor left, not a stats
+    /// file) are refused with an error that says why.
     private func linkIntoPlace(_ temporary: String) throws(MmStatsError) {
         for attempt in 0..<2 {
             switch Sys.linkAt(directoryFD, temporary, fileName) {
@@ -138,18 +142,50 @@ public final class StatsWriter {
             throw MmStatsError(
                 .unsafePath, path: path, "something other than a stats file of this user is there (a planted link?)")
         }
-        if let snapshot = try? StatsReader(path: path).snapshot(), snapshot.version == 2 {
-            let state = snapshot.writer.state
-            guard state.isStale || state == .closed else {
-                throw MmStatsError(
-                    .invalidArgument, path: path,
-                    "a live writer (pid \(snapshot.writer.pid)) already uses this file name; use a template with {PID} and {TID}"
-                )
+        // Only what is known to be stale is replaced: when the file cannot be read (no
+        // descriptor left, say) or is not a v2 stats file, nobody can tell, so refuse.
+        let writer: WriterIdentity
+        do throws(MmStatsError) {
+            let reader = try StatsReader(path: path)
+            guard reader.version == 2 else {
+                throw MmStatsError(.corrupt, path: path, "it is a v1 file, whose writer cannot be identified")
             }
+            guard let id = reader.fileID, id.device == UInt64(info.st_dev), id.inode == UInt64(info.st_ino) else {
+                throw MmStatsError(.truncated, path: path, "it was replaced while being checked")
+            }
+            writer = try reader.readHeader().identity
+        } catch {
+            throw MmStatsError(
+                error.code == .system ? .system : .invalidArgument, path: path,
+                "a file already has this name and cannot be checked, so it is not replaced (\(error.reason))")
+        }
+        let state = writer.state
+        guard state.isStale || state == .closed else {
+            let who =
+                state == .unknown
+                ? "a writer in another PID namespace (pid \(writer.pid) there), whose state cannot be known here,"
+                : "a live writer (pid \(writer.pid))"
+            throw MmStatsError(
+                .invalidArgument, path: path,
+                "\(who) already uses this file name; give each writer its own name (a template with {PID} and"
+                    + " {TID}, another application or model, or another root)")
+        }
+        // Remove that very file, not one that took its name meanwhile.
+        guard case .success(let again) = Sys.lstatAt(directoryFD, fileName) else { return }
+        guard again.st_dev == info.st_dev, again.st_ino == info.st_ino else {
+            throw MmStatsError(.invalidArgument, path: path, "the file at this name changed while it was checked")
         }
         if case .failure(let error) = Sys.unlinkAt(directoryFD, fileName), error != .noEntry {
             throw MmStatsError.system(error, path: path, "cannot remove the stale file")
         }
+    }
+
+    /// Whether the name still holds this writer's own file (another writer may have replaced it).
+    private var nameHoldsOwnFile: Bool {
+        guard case .success(let mine) = Sys.fstat(region.fd),
+            case .success(let there) = Sys.lstatAt(directoryFD, fileName)
+        else { return false }
+        return mine.st_dev == there.st_dev && mine.st_ino == there.st_ino
     }
 
     deinit {
@@ -174,6 +210,8 @@ public final class StatsWriter {
             let now = ProcessIdentity.now()
             raw.storeBytes(of: now, toByteOffset: Format.Header.created, as: UInt64.self)
             raw.storeBytes(of: now, toByteOffset: Format.Header.lastUpdate, as: UInt64.self)
+            raw.storeBytes(
+                of: ProcessIdentity.pidNamespace, toByteOffset: Format.Header.pidNamespace, as: UInt64.self)
         }
         for (text, offset) in [(options.application, Format.Header.application), (options.model, Format.Header.model)] {
             let utf8 = Array(text.utf8.prefix(Format.Header.nameCapacity))
@@ -197,7 +235,9 @@ public final class StatsWriter {
         isClosed = true
         let flags = region.load32(at: Format.Header.flags)
         region.store32(flags | Format.closedFlag, at: Format.Header.flags)
-        if options.removeOnClose { _ = Sys.unlinkAt(directoryFD, fileName) }
+        // Only our own inode: the name may hold another writer's file by now (one that judged
+        // ours stale, or a writer of another PID namespace).
+        if options.removeOnClose && nameHoldsOwnFile { _ = Sys.unlinkAt(directoryFD, fileName) }
     }
 }
 

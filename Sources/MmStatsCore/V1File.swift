@@ -3,7 +3,7 @@ enum V1File {
     /// Python mmstats files are a few pages; anything larger than this is not one.
     static let maximumSize = 64 << 20
 
-    static func snapshot(_ region: RegionReader, path: String) throws(MmStatsError) -> Snapshot {
+    static func snapshot(_ region: RegionReader, path: String, limits: ReaderLimits) throws(MmStatsError) -> Snapshot {
         guard region.size <= maximumSize else {
             throw MmStatsError(
                 .corrupt, path: path, "a v1 file of \(region.size) bytes is larger than this reader's limit")
@@ -16,9 +16,16 @@ enum V1File {
         func fail(_ reason: String) -> MmStatsError {
             MmStatsError(.corrupt, path: path, entry: "v1 field \(samples.count) (offset \(cursor))", reason)
         }
+        // One signature per type, shared by every field of that type.
+        var signatures: [ComponentType: Signature] = [:]
         while cursor + 2 <= bytes.count {
             let labelLength = u16(cursor)
             if labelLength == 0 { break }
+            guard samples.count < limits.maximumV1Fields else {
+                throw MmStatsError(
+                    .overLimit, path: path, entry: "v1 field \(samples.count) (offset \(cursor))",
+                    "the file has more than \(limits.maximumV1Fields) fields (ReaderLimits.maximumV1Fields)")
+            }
             guard cursor + 2 + labelLength + 2 <= bytes.count else { throw fail("label runs past the end of the file") }
             let labelBytes = bytes[(cursor + 2)..<(cursor + 2 + labelLength)]
             guard let label = String(validating: labelBytes, as: UTF8.self) else { throw fail("label is not UTF-8") }
@@ -42,8 +49,10 @@ enum V1File {
             let valueStart = copies == 1 ? at : at + Int(bufferByte ^ 1) * size
             let value = decode(component, Array(bytes[valueStart..<(valueStart + size)]))
             if label.hasSuffix("sys.pid"), let number = value.intValue { pid = Int32(truncatingIfNeeded: number) }
+            let signature = signatures[component] ?? Signature([component])
+            signatures[component] = signature
             let descriptor = MetricDescriptor(
-                name: label, dimensions: [], kind: "v1", unit: "", help: "", signature: Signature([component]),
+                name: label, dimensions: [], kind: "v1", unit: "", help: "", signature: signature,
                 fieldNames: ["value"], layout: .v1, flags: 0, valueOffset: valueStart, altOffset: 0,
                 metricID: samples.count)
             samples.append(MetricSample(descriptor: descriptor, fields: [(name: "value", value: value)], error: nil))
@@ -57,18 +66,19 @@ enum V1File {
     private static func v1Type(
         _ text: String, label: String, fail: (String) -> MmStatsError
     ) throws(MmStatsError) -> (ComponentType, Int) {
-        let sizes: [String: (ComponentType, Int)] = [
-            "Q": (.uint64, 8), "q": (.int64, 8), "I": (.uint32, 4), "i": (.int32, 4), "H": (.uint16, 2),
-            "h": (.int16, 2), "B": (.uint8, 1), "b": (.int8, 1), "?": (.bool, 1), "f": (.float32, 4),
-            "d": (.float64, 8),
-            "L": (.uint64, 8), "l": (.int64, 8),
-        ]
-        if let known = sizes[text] { return known }
+        if let known = v1Types[text] { return known }
         if text.hasSuffix("s"), let count = Int(text.dropLast()), count > 0, count <= 65_535 {
             return (.string(capacity: count), count)
         }
         throw fail("unknown v1 type '\(text)' for '\(label)'")
     }
+
+    private static let v1Types: [String: (ComponentType, Int)] = [
+        "Q": (.uint64, 8), "q": (.int64, 8), "I": (.uint32, 4), "i": (.int32, 4), "H": (.uint16, 2),
+        "h": (.int16, 2), "B": (.uint8, 1), "b": (.int8, 1), "?": (.bool, 1), "f": (.float32, 4),
+        "d": (.float64, 8),
+        "L": (.uint64, 8), "l": (.int64, 8),
+    ]
 
     private static func decode(_ type: ComponentType, _ bytes: [UInt8]) -> Value {
         var word: UInt64 = 0

@@ -8,6 +8,9 @@ public enum WriterState: String, Sendable {
     case dead
     /// The writer closed the file.
     case closed
+    /// The writer ran in another PID namespace (another container): its pid cannot be looked
+    /// up here, so whether it still runs is unknown. Such a file is never treated as stale.
+    case unknown
 
     /// Stale files (dead or restarted writers) may be removed.
     public var isStale: Bool { self == .dead || self == .restarted }
@@ -31,10 +34,15 @@ public struct WriterIdentity: Equatable, Sendable {
     public var lastUpdate: UInt64
     /// Whether the writer set the closed flag.
     public var closed: Bool
+    /// The writer's PID namespace (the inode of its `/proc/self/ns/pid`); 0 when the file does
+    /// not say (minor version 0, v1 files).
+    public var pidNamespace: UInt64 = 0
 
-    /// The writer's state now, looked up in `/proc`.
+    /// The writer's state now, looked up in `/proc` (docs/FORMAT.md §8).
     public var state: WriterState {
         if closed { return .closed }
+        // Another namespace's pid names some other process here, or none.
+        if pidNamespace != 0 && pidNamespace != ProcessIdentity.pidNamespace { return .unknown }
         guard let start = ProcessIdentity.startTime(of: pid) else { return .dead }
         if startTime != 0 && start != startTime { return .restarted }
         return .live

@@ -388,6 +388,8 @@ class _Header:
         self.first_segment = mf.word(OFF_FIRST_SEGMENT, "header first segment")
         (self.pid, self.tid, self.start_time, self.created_ns) = mf.unpack("QQQQ", 64, "header")
         self.last_update_ns = mf.word(96, "header last update")
+        # Minor version 1: the writer's PID namespace (reserved, so 0, before).
+        (self.pid_namespace,) = mf.unpack("Q", 104, "header")
         self.application = _decode_string(mf.read_bytes(112, 64, "header application"))
         self.model = _decode_string(mf.read_bytes(176, 64, "header model"))
 
@@ -710,40 +712,49 @@ def _metric_json(desc: Descriptor, values: object) -> dict:
 # --- writer state ------------------------------------------------------------
 
 def process_start_time(pid: int) -> Optional[int]:
-    """Field 22 (starttime) of ``/proc/PID/stat``, or None if there is no such process.
+    """Field 22 (starttime) of ``/proc/PID/stat``, or None if there is no such
+    process or it has exited (a zombie not yet reaped: state ``Z`` or ``X``).
 
     Field 2 (the command name) is in parentheses and may contain spaces and
     parentheses, so the line is split after the last ``)``.
     """
+    if pid <= 0:
+        return None
     try:
         with open(f"/proc/{int(pid)}/stat", "rb") as f:
-            line = f.read()
+            line = f.read(4096)
     except OSError:
         return None
     rest = line.rpartition(b")")[2].split()
     # rest[0] is field 3 (state), so field 22 is rest[19].
     try:
+        if rest[0][:1] in (b"Z", b"X"):
+            return None
         return int(rest[19])
     except (IndexError, ValueError):
         return None
 
 
-def _process_exists(pid: int) -> bool:
-    """Whether ``/proc/PID`` exists (pid 0 never does)."""
-    return pid > 0 and os.path.exists(f"/proc/{pid}")
+def own_pid_namespace() -> int:
+    """This process's PID namespace: the inode of ``/proc/self/ns/pid`` (0 if unknown)."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
 
 
-def writer_state(pid: int, start_time: int, closed: bool) -> str:
-    """Classify a v2 writer as closed, live, restarted or dead (FORMAT.md §8)."""
+def writer_state(pid: int, start_time: int, closed: bool, pid_namespace: int = 0) -> str:
+    """Classify a writer as closed, unknown, live, restarted or dead (FORMAT.md §8)."""
     if closed:
         return "closed"
-    if not _process_exists(pid):
-        return "dead"
+    if pid_namespace != 0 and pid_namespace != own_pid_namespace():
+        return "unknown"
     actual = process_start_time(pid)
     if actual is None:
-        # /proc/PID vanished meanwhile, or its stat is unreadable.
-        return "live" if _process_exists(pid) else "dead"
-    return "live" if actual == start_time else "restarted"
+        return "dead"
+    if start_time != 0 and actual != start_time:
+        return "restarted"
+    return "live"
 
 
 # --- v2 file -----------------------------------------------------------------
@@ -765,7 +776,7 @@ def _read_v2(mf: _MappedFile, path: str) -> dict:
             "model": header.model,
             "created_ns": header.created_ns,
             "last_update_ns": header.last_update_ns,
-            "state": writer_state(header.pid, header.start_time, header.closed),
+            "state": writer_state(header.pid, header.start_time, header.closed, header.pid_namespace),
         },
         "metrics": [_metric_json(d, values[d.index]) for d in descs],
     }
@@ -850,7 +861,7 @@ def _read_v1(mf: _MappedFile, path: str) -> dict:
         "path": path,
         "version": 1,
         "generation": 0,
-        "writer": {"pid": pid, "state": "live" if _process_exists(pid) else "dead"},
+        "writer": {"pid": pid, "state": writer_state(pid, 0, False)},
         "metrics": metrics,
     }
 

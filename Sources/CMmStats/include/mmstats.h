@@ -48,11 +48,16 @@ _Static_assert(sizeof(mmstats_record_ref) == 32, "mmstats_record_ref is shared w
 /// Reads `count` records from the mapping at `base` into `output`, each by its layout's read
 /// protocol; all page-flip records together, from one published page. The caller has
 /// validated every offset against the mapping. A fault (SIGBUS) is caught and reported.
+/// A read overtaken by the writer gives up (MMSTATS_READ_BUSY) after `max_retries` retries or
+/// once CLOCK_MONOTONIC passes `deadline_ns` (0: no deadline), whichever comes first.
 /// On MMSTATS_READ_BUSY, `*busy_index` receives the index of the record that kept changing.
 /// `swapped` is nonzero for files in the other byte order (sequence parity is then read swapped).
 int mmstats_read_records(const void *base, uint64_t flip_sequence_offset, int swapped,
                          const mmstats_record_ref *refs, size_t count, uint64_t *output,
-                         uint32_t max_retries, size_t *busy_index);
+                         uint32_t max_retries, uint64_t deadline_ns, size_t *busy_index);
+
+/// CLOCK_MONOTONIC in nanoseconds.
+uint64_t mmstats_monotonic_ns(void);
 
 /// Copies `words` words from `source` (in a mapping) with relaxed atomic loads, catching SIGBUS.
 int mmstats_copy_words(uint64_t *destination, const void *source, size_t words);
