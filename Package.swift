@@ -51,7 +51,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MmStatsCoreTests",
-            dependencies: ["MmStatsCore", "MmStatsTestSupport", "mmstats-test-writer"],
+            dependencies: ["CMmStats", "MmStatsCore", "MmStatsTestSupport", "mmstats-test-writer"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"], swiftSettings: swiftSettings),

@@ -122,6 +122,18 @@ uint64_t mmstats_monotonic_ns(void) {
     return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
+// Tests only: called after each attempt's copy, before the check that accepts it.
+static void (*volatile mmstats_attempt_hook)(void);
+
+void mmstats_set_attempt_hook(void (*hook)(void)) { mmstats_attempt_hook = hook; }
+
+static inline void attempt_done(void) {
+    void (*hook)(void) = mmstats_attempt_hook;
+    if (hook != NULL) {
+        hook();
+    }
+}
+
 // Whether a read overtaken `attempt` times must give up: past the count, or past the deadline
 // (checked only on retries, so an undisturbed read never looks at the clock).
 static inline int give_up(uint32_t attempt, uint32_t max_retries, uint64_t deadline_ns) {
@@ -146,6 +158,7 @@ int mmstats_read_records(const void *base, uint64_t flip_sequence_offset, int sw
             for (;;) {
                 uint64_t s1 = atomic_load_explicit(seq, memory_order_acquire);
                 copy_relaxed(out, seq + 1 + parity(s1, swapped) * ref->words, ref->words);
+                attempt_done();
                 atomic_thread_fence(memory_order_acquire);
                 uint64_t s2 = atomic_load_explicit(seq, memory_order_relaxed);
                 if (s1 == s2) {
@@ -178,6 +191,7 @@ int mmstats_read_records(const void *base, uint64_t flip_sequence_offset, int sw
                     copy_relaxed(output + ref->output_index, word_at(base, offset), ref->words);
                 }
             }
+            attempt_done();
             atomic_thread_fence(memory_order_acquire);
             uint64_t s2 = atomic_load_explicit(flip, memory_order_relaxed);
             if (s1 == s2) {

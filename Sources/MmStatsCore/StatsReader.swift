@@ -110,6 +110,7 @@ public final class StatsReader {
 
     /// Maps the file again at its current size (at least `atLeast` bytes) and forgets the metadata.
     private func remap(atLeast: Int = 0) throws(MmStatsError) {
+        ReaderTestHooks.beforeRemap?(path)
         let (newBase, newSize) = try Self.map(fd, path: path, atLeast: atLeast)
         Sys.munmap(UnsafeMutableRawPointer(mutating: base), mappedSize)
         base = newBase
@@ -183,6 +184,7 @@ public final class StatsReader {
             self.table = nil
             throw region.faulted()
         }
+        ReaderTestHooks.afterValues?(path)
         guard header.origin == table.origin, try originUnchanged(table.origin) else {
             // Another writer's file was written over this one while we read: the values may
             // belong to it. `snapshot()` maps the file again and reads it afresh.
@@ -531,3 +533,12 @@ final class MetadataTable: Sendable {
 }
 
 extension mmstats_record_ref: @unchecked @retroactive Sendable {}
+
+/// Points in a read where tests change the file, to make races deterministic. Set only by
+/// tests (through `@testable import`), before any reader runs; nil otherwise.
+enum ReaderTestHooks {
+    /// Runs just before the reader maps a file again, between its two looks at the file's size.
+    nonisolated(unsafe) static var beforeRemap: ((String) -> Void)?
+    /// Runs after a snapshot has copied the values, before it checks the header again.
+    nonisolated(unsafe) static var afterValues: ((String) -> Void)?
+}

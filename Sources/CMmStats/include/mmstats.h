@@ -56,6 +56,10 @@ int mmstats_read_records(const void *base, uint64_t flip_sequence_offset, int sw
                          const mmstats_record_ref *refs, size_t count, uint64_t *output,
                          uint32_t max_retries, uint64_t deadline_ns, size_t *busy_index);
 
+/// Tests only: `hook` runs after every read attempt of a layout 2 or 3 record, before the
+/// reader checks whether the writer overtook it (NULL: none, the default).
+void mmstats_set_attempt_hook(void (*hook)(void));
+
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t mmstats_monotonic_ns(void);
 
