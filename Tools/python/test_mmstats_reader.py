@@ -11,6 +11,7 @@ import math
 import mmap
 import os
 import random
+import signal
 import struct
 import subprocess
 import sys
@@ -451,6 +452,35 @@ class GoodFileTests(TempDirTest):
             with self.subTest(state=state):
                 path = SpecWriter(**kwargs).save(self.tmp / f"s{i}.mmstats")
                 self.assertEqual(read_file(path)["writer"]["state"], state)
+
+    def test_pid_namespace(self):
+        own = mmstats_reader.process_start_time(os.getpid())
+        own_ns = mmstats_reader.own_pid_namespace()
+        self.assertEqual(own_ns, os.stat("/proc/self/ns/pid").st_ino)
+        for i, (namespace, state) in enumerate([(0, "live"), (own_ns, "live"), (own_ns + 1, "unknown")]):
+            with self.subTest(namespace=namespace):
+                data = bytearray(SpecWriter(pid=os.getpid(), start_time=own).to_bytes())
+                struct.pack_into("<Q", data, 104, namespace)
+                path = self.tmp / f"ns{i}.mmstats"
+                path.write_bytes(bytes(data))
+                self.assertEqual(read_file(str(path))["writer"]["state"], state)
+
+    def test_zombie_writer_is_dead(self):
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        try:
+            start = mmstats_reader.process_start_time(proc.pid)
+            self.assertIsNotNone(start)
+            self.assertEqual(mmstats_reader.writer_state(proc.pid, start, False), "live")
+            os.kill(proc.pid, signal.SIGKILL)
+            for _ in range(1000):  # not reaped: wait until the kernel calls it a zombie
+                stat_line = Path(f"/proc/{proc.pid}/stat").read_bytes()
+                if stat_line[stat_line.rindex(b")") + 2:].startswith(b"Z"):
+                    break
+                time.sleep(0.001)
+            self.assertEqual(mmstats_reader.writer_state(proc.pid, start, False), "dead")
+        finally:
+            proc.kill()
+            proc.wait()
 
     def test_command_name_with_spaces_and_parentheses(self):
         # The child renames itself so that field 2 of its stat line is "(x) (y z)".
