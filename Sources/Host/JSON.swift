@@ -69,8 +69,16 @@ indirect enum JSON {
         }
     }
 
+    /// Writes `text` as a JSON string the way Python's `json.dumps` does by default (docs/SLURP-JSON.md):
+    /// `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, other characters below U+0020 and every character
+    /// from U+007F on as `\u` and four lowercase hex digits (a surrogate pair above U+FFFF), so
+    /// the output is ASCII, safe in a terminal, and byte for byte the Python reader's.
     static func escape(_ text: String, into output: inout String) {
         output += "\""
+        func hex(_ unit: UInt16) {
+            let digits = String(unit, radix: 16)
+            output += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
+        }
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": output += "\\\""
@@ -78,10 +86,11 @@ indirect enum JSON {
             case "\n": output += "\\n"
             case "\r": output += "\\r"
             case "\t": output += "\\t"
+            case "\u{08}": output += "\\b"
+            case "\u{0C}": output += "\\f"
             default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                if scalar.value < 0x20 || scalar.value >= 0x7F {
+                    for unit in String(scalar).utf16 { hex(unit) }
                 } else {
                     output.unicodeScalars.append(scalar)
                 }
@@ -92,8 +101,8 @@ indirect enum JSON {
 }
 
 extension String {
-    /// `2.0` for 2, the shortest round-trip text otherwise.
+    /// `2.0` for 2 (and `-0.0` for negative zero), for an integral value below 1e16.
     init(format1 value: Double) {
-        self = String(Int64(value)) + ".0"
+        self = (value == 0 && value.sign == .minus ? "-" : "") + String(Int64(value)) + ".0"
     }
 }

@@ -256,8 +256,15 @@ extension StatsWriter {
         return DoubleGauge(registration, owner: self)
     }
 
-    /// A record of `kind`, in `layout` (default: the kind's, or page flip in a page-flip file),
-    /// optionally starting from `initial` values (one per component).
+    /// A record of `kind`, optionally starting from `initial` values (one per component).
+    ///
+    /// `layout`: in a `.word` file, nil means the kind's default layout, and `.word` or
+    /// `.doubleBuffer` may be asked for (`.pageFlip` is refused). In a `.pageFlip` file every
+    /// record is a page-flip record: nil and `.pageFlip` mean that, anything else is refused.
+    ///
+    /// ```swift
+    /// let timing = try stats.record("job.time", kind: JobTimeKind(), layout: .doubleBuffer)
+    /// ```
     public func record(
         _ name: String, kind: any MetricKind, dimensions: KeyValuePairs<String, String> = [:], unit: String = "",
         help: String = "", layout: LayoutID? = nil, cacheLineAligned: Bool = false, initial: [Value]? = nil

@@ -296,12 +296,14 @@ extension MetricDescriptor {
             throw DescriptorError(
                 "record words \(recordWords) do not match signature '\(strings[2])' (\(signature.words) words)")
         }
-        let fieldNames =
-            strings[3].isEmpty
-            ? [] : strings[3].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        // Always split: "" is one (empty) name, so every reader counts names the same way.
+        let fieldNames = strings[3].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard fieldNames.count == signature.components.count else {
             throw DescriptorError(
                 "\(fieldNames.count) field names for \(signature.components.count) components of '\(strings[2])'")
+        }
+        if fieldNames.contains("") {
+            return (make(signature, fieldNames), size, "a field name is empty")
         }
         if Set(fieldNames).count != fieldNames.count {
             return (make(signature, fieldNames), size, "field names repeat")

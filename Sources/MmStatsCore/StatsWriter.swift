@@ -282,8 +282,15 @@ extension StatsWriter {
         if isClosed {
             throw MmStatsError(.invalidArgument, path: path, entry: name, "the writer is closed")
         }
-        var layout = requested ?? kind.defaultLayout
-        if options.layout == .pageFlip { layout = .pageFlip }
+        // One rule (docs/FORMAT.md §5.3): every record of a page-flip file is a page-flip record,
+        // published by `publish()`; an explicit request for another layout there is refused, as
+        // a page-flip request in a word file is.
+        if options.layout == .pageFlip, let requested, requested != .pageFlip {
+            throw MmStatsError(
+                .invalidArgument, path: path, entry: name,
+                "a page-flip file holds only page-flip records (\(requested) was requested)")
+        }
+        let layout = options.layout == .pageFlip ? .pageFlip : requested ?? kind.defaultLayout
         let key = RegistrationKey(name: name, dimensions: dimensions)
         if let existing = registered[key] {
             // Same kind, signature and layout, or a handle would write the wrong words (a

@@ -12,6 +12,7 @@ enum V1File {
         var samples: [MetricSample] = []
         var cursor = 1
         var pid: Int32 = 0
+        var foundPID = false
         func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
         func fail(_ reason: String) -> MmStatsError {
             MmStatsError(.corrupt, path: path, entry: "v1 field \(samples.count) (offset \(cursor))", reason)
@@ -34,7 +35,9 @@ enum V1File {
             guard typeLength > 0, at + 2 + typeLength + 1 <= bytes.count else {
                 throw fail("type of '\(label)' runs past the end of the file")
             }
-            let typeText = String(decoding: bytes[(at + 2)..<(at + 2 + typeLength)], as: UTF8.self)
+            guard let typeText = String(validating: bytes[(at + 2)..<(at + 2 + typeLength)], as: UTF8.self) else {
+                throw fail("type of '\(label)' is not UTF-8")
+            }
             at += 2 + typeLength
             let (component, size) = try v1Type(typeText, label: label, fail: fail)
             let bufferByte = bytes[at]
@@ -48,7 +51,11 @@ enum V1File {
             }
             let valueStart = copies == 1 ? at : at + Int(bufferByte ^ 1) * size
             let value = decode(component, Array(bytes[valueStart..<(valueStart + size)]))
-            if label.hasSuffix("sys.pid"), let number = value.intValue { pid = Int32(truncatingIfNeeded: number) }
+            // The first integer field whose label ends in `sys.pid` names the writer.
+            if !foundPID, label.hasSuffix("sys.pid"), component.isInteger, let number = value.intValue {
+                pid = Int32(truncatingIfNeeded: number)
+                foundPID = true
+            }
             let signature = signatures[component] ?? Signature([component])
             signatures[component] = signature
             let descriptor = MetricDescriptor(
@@ -67,7 +74,10 @@ enum V1File {
         _ text: String, label: String, fail: (String) -> MmStatsError
     ) throws(MmStatsError) -> (ComponentType, Int) {
         if let known = v1Types[text] { return known }
-        if text.hasSuffix("s"), let count = Int(text.dropLast()), count > 0, count <= 65_535 {
+        if text == "s" { return (.string(capacity: 1), 1) }  // struct's "s" is "1s"
+        if text.hasSuffix("s"), text.utf8.dropLast().allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let count = Int(text.dropLast()), count > 0, count <= 65_535
+        {
             return (.string(capacity: count), count)
         }
         throw fail("unknown v1 type '\(text)' for '\(label)'")

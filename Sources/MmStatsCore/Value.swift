@@ -122,6 +122,14 @@ extension ComponentType {
         }
     }
 
+    /// Whether the component is an integer (signed or unsigned, not `?`).
+    var isInteger: Bool {
+        switch self {
+        case .uint64, .int64, .uint32, .int32, .uint16, .int16, .uint8, .int8: true
+        default: false
+        }
+    }
+
     var isSigned: Bool {
         switch self {
         case .int64, .int32, .int16, .int8: true

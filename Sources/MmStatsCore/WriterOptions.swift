@@ -14,8 +14,10 @@ public struct WriterOptions: Sendable {
     public var model: String
     /// The file name; may use `{CMD}`, `{PID}`, `{TID}`, `{APP}`, `{MODEL}`.
     public var fileNameTemplate: String
-    /// The file's layout: `.word` (scalars in words, struct records in double buffers) or
-    /// `.pageFlip` (every record on two pages, published together by `publish()`).
+    /// The file's layout: `.word` (each record in its kind's layout, or the one `record(…,
+    /// layout:)` asks for: `.word` or `.doubleBuffer`) or `.pageFlip` (every record, scalars
+    /// too, on two pages, published together by `publish()`; asking for another layout in
+    /// such a file is an error).
     public var layout: LayoutID
     /// Create the file 0640 instead of 0600.
     public var groupReadable: Bool

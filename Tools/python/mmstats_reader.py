@@ -35,6 +35,7 @@ import os
 import stat
 import struct
 import sys
+import time
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 __all__ = ["MmstatsError", "read_file", "slurp", "format_text", "writer_state", "main"]
@@ -77,10 +78,14 @@ V1_SIZES = {"Q": 8, "q": 8, "I": 4, "i": 4, "H": 2, "h": 2, "B": 1, "b": 1,
 
 #: How many times a layout 2 / layout 3 read is retried before giving up.
 MAX_RETRIES = 1000
+#: seconds of retries against a writer that keeps overtaking a read, per file (FORMAT.md §6)
+READ_TIMEOUT = 0.2
 
 # A count longer than this cannot match any u32 `record words` value; the
 # limit also keeps int() away from Python's huge-integer conversion limit.
 MAX_COUNT_DIGITS = 12
+#: the largest count in a signature, and the most components one signature may have
+MAX_COUNT = 65535
 
 
 # --- errors ------------------------------------------------------------------
@@ -286,31 +291,44 @@ class Signature:
 def parse_signature(text: str) -> Signature:
     """Parse ``[count]letter`` items (FORMAT.md §4.1); raise ``ValueError`` if malformed.
 
-    Any printable, non-digit ASCII character is accepted as a letter so that a
-    letter added by a later minor version makes only its metric unreadable.
+    Left to right, the first problem decides: a syntax error (``ValueError``: the file is
+    corrupt) or a printable ASCII letter this reader does not know (returned as the
+    signature's ``unknown_letter``, the rest unparsed: only that metric is unreadable).
+    A count is decimal digits (leading zeros allowed) of value 1 to 65,535; ``s`` needs
+    one; a signature has at most 65,535 components.
     """
     if not text:
         raise ValueError("empty signature")
     items: List[Tuple[Optional[int], str]] = []
+    components = 0
     i = 0
     while i < len(text):
-        start = i
-        while i < len(text) and text[i].isdigit() and text[i].isascii():
+        count: Optional[int] = None
+        while i < len(text) and "0" <= text[i] <= "9":
+            count = (count or 0) * 10 + ord(text[i]) - ord("0")
+            if count > MAX_COUNT:
+                raise ValueError(f"count too large in signature {text!r}")
             i += 1
-        digits = text[start:i]
         if i == len(text):
-            raise ValueError(f"count {digits!r} at the end of signature {text!r} has no letter")
+            raise ValueError(f"count without a type letter at the end of signature {text!r}")
         letter = text[i]
         i += 1
-        if not (letter.isascii() and letter.isprintable()) or letter.isspace():
-            raise ValueError(f"invalid character {letter!r} in signature {text!r}")
-        count: Optional[int] = None
-        if digits:
-            if len(digits) > MAX_COUNT_DIGITS:
-                raise ValueError(f"count {digits} in signature {text!r} is too large")
-            count = int(digits)
+        if letter == "s":
+            if not count:
+                raise ValueError(f"a string needs its byte length before 's' in signature {text!r}")
+            components += 1
+        elif not ("\x21" <= letter <= "\x7e"):
+            raise ValueError(f"invalid character {letter!r} in signature {text!r} "
+                             f"(whitespace or a non-printable byte is not allowed)")
+        elif letter in KNOWN_LETTERS:
             if count == 0:
-                raise ValueError(f"count 0 in signature {text!r}")
+                raise ValueError(f"repeat count 0 in signature {text!r}")
+            components += 1 if count is None else count
+        else:
+            items.append((count, letter))
+            return Signature(items)  # an unknown letter: nothing after it is read
+        if components > MAX_COUNT:
+            raise ValueError(f"too many components in signature {text!r}")
         items.append((count, letter))
     return Signature(items)
 
@@ -545,6 +563,9 @@ def _check_names(desc: Descriptor) -> None:
     """Mark the metric unreadable if field or dimension names collide (JSON keys)."""
     if desc.error is not None:
         return
+    if "" in desc.field_names:
+        desc.error = "a field name is empty"
+        return
     for what, names in (("field", desc.field_names),
                         ("dimension key", [k for k, _ in desc.dimensions])):
         seen = set()
@@ -614,7 +635,13 @@ def _read_copy(mf: _MappedFile, offset: int, words: int) -> List[int]:
     return [mf.load(offset + 8 * i) for i in range(words)]
 
 
-def _read_double_buffer(mf: _MappedFile, desc: Descriptor) -> List[int]:
+def _busy(what: str) -> _Invalid:
+    """The file-level error for a read the writer kept overtaking (FORMAT.md §6)."""
+    return _Invalid(f"busy: {what}: the writer kept overtaking the read for "
+                    f"{READ_TIMEOUT:g} s or {MAX_RETRIES} attempts")
+
+
+def _read_double_buffer(mf: _MappedFile, desc: Descriptor, deadline: float) -> List[int]:
     """Read a layout 2 record with the sequence-count latch (FORMAT.md §5.2)."""
     rw = desc.record_words
     for _ in range(MAX_RETRIES):
@@ -623,10 +650,12 @@ def _read_double_buffer(mf: _MappedFile, desc: Descriptor) -> List[int]:
         s2 = mf.to_file_order(mf.load(desc.value_offset))
         if s1 == s2:
             return raw
-    raise _Unreadable(f"double-buffer seq kept changing during {MAX_RETRIES} attempts")
+        if time.monotonic() > deadline:
+            break
+    raise _busy(desc.label())
 
 
-def _read_page_flip(mf: _MappedFile, descs: List[Descriptor]) -> Dict[int, List[int]]:
+def _read_page_flip(mf: _MappedFile, descs: List[Descriptor], deadline: float) -> Dict[int, List[int]]:
     """Read all layout 3 records at one published instant (FORMAT.md §5.3)."""
     for _ in range(MAX_RETRIES):
         s1 = mf.to_file_order(mf.load(OFF_FLIP_SEQUENCE))
@@ -637,7 +666,9 @@ def _read_page_flip(mf: _MappedFile, descs: List[Descriptor]) -> Dict[int, List[
         s2 = mf.to_file_order(mf.load(OFF_FLIP_SEQUENCE))
         if s1 == s2:
             return records
-    raise _Unreadable(f"flip sequence kept changing during {MAX_RETRIES} attempts")
+        if time.monotonic() > deadline:
+            break
+    raise _busy("page flip")
 
 
 def _decode_record(mf: _MappedFile, desc: Descriptor, raw: List[int]) -> list:
@@ -660,20 +691,16 @@ def _read_values(mf: _MappedFile, descs: List[Descriptor]) -> Dict[int, object]:
     results: Dict[int, object] = {}
     readable = [d for d in descs if d.error is None]
     raw_records: Dict[int, object] = {}
+    # One time bound for the whole file: a busy record makes the file busy (an error).
+    deadline = time.monotonic() + READ_TIMEOUT
     for desc in readable:
-        try:
-            if desc.layout == LAYOUT_WORD:
-                raw_records[desc.index] = _read_copy(mf, desc.value_offset, desc.record_words)
-            elif desc.layout == LAYOUT_DOUBLE_BUFFER:
-                raw_records[desc.index] = _read_double_buffer(mf, desc)
-        except _Unreadable as exc:
-            raw_records[desc.index] = str(exc)
+        if desc.layout == LAYOUT_WORD:
+            raw_records[desc.index] = _read_copy(mf, desc.value_offset, desc.record_words)
+        elif desc.layout == LAYOUT_DOUBLE_BUFFER:
+            raw_records[desc.index] = _read_double_buffer(mf, desc, deadline)
     flips = [d for d in readable if d.layout == LAYOUT_PAGE_FLIP]
     if flips:
-        try:
-            raw_records.update(_read_page_flip(mf, flips))
-        except _Unreadable as exc:
-            raw_records.update({d.index: str(exc) for d in flips})
+        raw_records.update(_read_page_flip(mf, flips, deadline))
     for desc in descs:
         if desc.error is not None:
             results[desc.index] = desc.error
@@ -793,7 +820,7 @@ def _parse_v1_type(text: str) -> Tuple[str, int]:
         if digits == "":
             return "s", 1
         if digits.isascii() and digits.isdigit() and len(digits) <= MAX_COUNT_DIGITS \
-                and int(digits) > 0:
+                and 0 < int(digits) <= MAX_COUNT:
             return "s", int(digits)
     raise ValueError(f"unknown v1 type {text!r}")
 
@@ -845,7 +872,8 @@ def _read_v1(mf: _MappedFile, path: str) -> dict:
     metrics = []
     pid = None
     pos = 1
-    while pos < mf.size:
+    # The list ends at a zero label length or where fewer than 2 bytes are left.
+    while pos + 2 <= mf.size:
         label, value, pos = _read_v1_field(mf, pos, len(metrics))
         if label is None:
             break
