@@ -26,7 +26,7 @@ enum Slurp {
                 return 0
             default:
                 if argument.hasPrefix("-") {
-                    printError("mmstats slurp: unknown option '\(argument)'\n\(usage)")
+                    printError("mmstats slurp: unknown option '\(argument.terminalSafe)'\n\(usage)")
                     return 2
                 }
                 paths.append(argument)
@@ -98,8 +98,10 @@ enum Slurp {
         var output = ""
         for snapshot in snapshots {
             let w = snapshot.writer
-            output += "==> \(printable(snapshot.path)) (v\(snapshot.version), pid \(w.pid)"
-            if snapshot.version == 2 { output += ", tid \(w.tid), \(printable(w.application))/\(printable(w.model))" }
+            output += "==> \(snapshot.path.terminalSafe) (v\(snapshot.version), pid \(w.pid)"
+            if snapshot.version == 2 {
+                output += ", tid \(w.tid), \(w.application.terminalSafe)/\(w.model.terminalSafe)"
+            }
             output += ", \(w.state.rawValue)) <==\n"
             let rows = snapshot.metrics.map { sample -> (String, String) in
                 let value: String
@@ -110,7 +112,7 @@ enum Slurp {
                 } else {
                     value = sample.fields.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
                 }
-                return (printable(sample.descriptor.displayName), printable(value))
+                return (sample.descriptor.displayName.terminalSafe, value.terminalSafe)
             }
             let width = rows.map(\.0.count).max() ?? 0
             for (name, value) in rows {
@@ -119,20 +121,6 @@ enum Slurp {
         }
         return output
     }
-}
-
-/// Text from a writer's file made safe for a terminal: control characters (which could carry
-/// escape sequences) are shown as `\u{1B}` and the like.
-func printable(_ text: String) -> String {
-    var result = ""
-    for scalar in text.unicodeScalars {
-        if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
-            result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
-        } else {
-            result.unicodeScalars.append(scalar)
-        }
-    }
-    return result
 }
 
 /// Finding stats files under paths.

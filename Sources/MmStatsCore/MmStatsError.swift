@@ -48,12 +48,16 @@ public struct MmStatsError: Error, Equatable, Sendable, CustomStringConvertible 
         return MmStatsError(code, path: path, reason)
     }
 
-    /// `mmstats: PATH: ENTRY: REASON`.
+    /// `mmstats: PATH: ENTRY: REASON`, safe to print on a terminal.
+    ///
+    /// Path, entry and reason may quote bytes from a file or a file name: control, format and
+    /// other invisible characters in them are shown as `\u{…}` escapes (`String.terminalSafe`).
+    /// The ``path``, ``entry`` and ``reason`` properties keep the raw text.
     public var description: String {
         var parts = ["mmstats"]
-        if let path { parts.append(path) }
-        if let entry { parts.append(entry) }
-        parts.append(reason)
+        if let path { parts.append(path.terminalSafe) }
+        if let entry { parts.append(entry.terminalSafe) }
+        parts.append(reason.terminalSafe)
         return parts.joined(separator: ": ")
     }
 }

@@ -122,6 +122,63 @@ struct SlurpTests {
         #expect(result.stdout.contains("a\\u{1B}]0;pwned\\u{7}"))
     }
 
+    @Test(
+        "escapes, bidi overrides and zero-width characters from files and file names are shown escaped on stdout and stderr"
+    )
+    func hostileText() throws {
+        let directory = TemporaryDirectory("slurp-hostile-text")
+        let esc = "\u{1B}]0;owned\u{7}\u{1B}[2J"
+        // Readable files whose path, names, dimensions, field names and values carry them.
+        let writer = try StatsWriter(directory.options(application: "web", model: "M\u{1B}[1m\u{202E}"))
+        try writer.counter("evil\(esc)\u{202E}name\u{200B}", dimensions: ["k\u{9B}": "v\u{2066}\u{FEFF}"])
+            .increment()
+        _ = try writer.record("title", kind: TextKind(), initial: [.string("a\(esc)\u{202E}\u{2028}z")])
+        _ = try writer.record("pair", kind: HostileFieldsKind(), initial: [.uint(1), .uint(2)])
+        // Unreadable files whose errors quote them: a file name, a v1 label and type, a signature.
+        try Data([2] + Array("MMSTATX".utf8) + [UInt8](repeating: 0, count: 4088))
+            .write(to: URL(fileURLWithPath: directory.path + "/n\(esc)\u{202E}.mmstats"))
+        let label = Array("x\(esc)\u{202E}".utf8)
+        let type = Array("Z\(esc)".utf8)
+        var v1 = [UInt8(1), UInt8(label.count), 0] + label + [UInt8(type.count), 0] + type + [0xFF]
+        v1 += [UInt8](repeating: 0, count: 4096 - v1.count)
+        try Data(v1).write(to: URL(fileURLWithPath: directory.path + "/v1label.mmstats"))
+        try Data(signatureWithEscape()).write(to: URL(fileURLWithPath: directory.path + "/badsig.mmstats"))
+
+        for arguments in [["slurp", directory.path], ["slurp", "--json", directory.path]] {
+            let result = try run(Binaries.mmstats, arguments)
+            #expect(result.status == 1, "\(arguments)")
+            let streams = arguments.contains("--json") ? [result.stderr] : [result.stdout, result.stderr]
+            for text in streams {
+                let raw = text.unicodeScalars.filter {
+                    $0.value < 0x20 && $0 != "\n" || (0x7F...0x9F).contains($0.value)
+                        || [0x200B, 0x202E, 0x2028, 0x2066, 0xFEFF].contains($0.value)
+                }
+                #expect(raw.isEmpty, "\(arguments): raw \(raw.map { String($0.value, radix: 16) }) in\n\(text)")
+            }
+            #expect(result.stderr.contains(#"/n\u{1B}]0;owned\u{7}\u{1B}[2J\u{202E}.mmstats: bad magic"#))
+            #expect(result.stderr.contains(#"unknown v1 type 'Z\u{1B}]0;owned\u{7}\u{1B}[2J' for 'x\u{1B}"#))
+            #expect(result.stderr.contains(#"signature '\u{1B}d'"#))
+        }
+        let text = try run(Binaries.mmstats, ["slurp", writer.path]).stdout
+        #expect(text.contains(#"/web/M\u{1B}[1m\u{202E}/"#))
+        #expect(text.contains(#"evil\u{1B}]0;owned\u{7}\u{1B}[2J\u{202E}name\u{200B}{k\u{9B}=v\u{2066}\u{FEFF}}"#))
+        #expect(text.contains(#"a\u{1B}]0;owned\u{7}\u{1B}[2J\u{202E}\u{2028}z"#))
+        #expect(text.contains(#"c\u{202E}ount=1 s\u{1B}[7mum=2"#))
+    }
+
+    /// A v2 file whose one signature is ESC + `d`: the reader's error quotes it.
+    func signatureWithEscape() throws -> [UInt8] {
+        let directory = TemporaryDirectory("slurp-badsig")
+        let writer = try StatsWriter(directory.options())
+        _ = try writer.record("job.time", kind: PairKind(), initial: [.uint(1), .double(2)])
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: writer.path)))
+        let marker = Array("job.timeQdcount,sum".utf8)
+        let at = try #require(
+            bytes.indices.first { bytes[$0..<min($0 + marker.count, bytes.count)].elementsEqual(marker) })
+        bytes[at + 8] = 0x1B
+        return bytes
+    }
+
     @Test("the demo writes, reads back and removes its file")
     func demo() throws {
         let directory = TemporaryDirectory("demo")
@@ -142,6 +199,14 @@ struct TextKind: MetricKind {
     var name: String { "text" }
     var signature: Signature { Signature([.string(capacity: 32)]) }
     var fieldNames: [String] { ["value"] }
+    var defaultLayout: LayoutID { .doubleBuffer }
+}
+
+/// Two fields whose names carry a bidi override and an escape sequence.
+struct HostileFieldsKind: MetricKind {
+    var name: String { "hostile" }
+    var signature: Signature { Signature([.uint64, .uint64]) }
+    var fieldNames: [String] { ["c\u{202E}ount", "s\u{1B}[7mum"] }
     var defaultLayout: LayoutID { .doubleBuffer }
 }
 

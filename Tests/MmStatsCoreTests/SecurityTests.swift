@@ -410,4 +410,34 @@ struct SecurityTests {
         }
         writer.close()
     }
+
+    @Test(
+        "terminalSafe escapes controls, format characters, separators and invisibles, and keeps other text",
+        arguments: [
+            ("\u{1B}[2J", #"\u{1B}[2J"#), ("a\nb\t", #"a\u{A}b\u{9}"#), ("\u{0}\u{7F}", #"\u{0}\u{7F}"#),
+            ("\u{9B}31m", #"\u{9B}31m"#), ("\u{85}", #"\u{85}"#),
+            ("abc\u{202E}fed", #"abc\u{202E}fed"#),
+            ("\u{202A}\u{202B}\u{202C}\u{202D}", #"\u{202A}\u{202B}\u{202C}\u{202D}"#),
+            ("\u{2066}\u{2067}\u{2068}\u{2069}", #"\u{2066}\u{2067}\u{2068}\u{2069}"#),
+            ("\u{200E}\u{200F}\u{61C}", #"\u{200E}\u{200F}\u{61C}"#),
+            ("a\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}b", #"a\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}b"#),
+            ("soft\u{AD}hyphen", #"soft\u{AD}hyphen"#), ("\u{E0041}", #"\u{E0041}"#),
+            ("\u{2028}\u{2029}", #"\u{2028}\u{2029}"#), ("\u{3164}\u{115F}", #"\u{3164}\u{115F}"#),
+            ("\u{FFFE}\u{10FFFF}", #"\u{FFFE}\u{10FFFF}"#),
+            ("plain.name{code=200} 42", "plain.name{code=200} 42"), ("café Größe 日本 ✓ 👍🏽 ❤️", "café Größe 日本 ✓ 👍🏽 ❤️"),
+            (#"already \u{1B}"#, #"already \u{1B}"#), ("", ""),
+        ])
+    func terminalSafe(text: String, expected: String) {
+        #expect(text.terminalSafe == expected)
+    }
+
+    @Test("an error's description escapes what it quotes; its properties keep the raw text")
+    func errorDescriptionIsTerminalSafe() {
+        let error = MmStatsError(
+            .corrupt, path: "/tmp/a\u{1B}[2J.mmstats", entry: "metric \u{202E}x", "label 'y\u{9B}\u{7}'")
+        #expect(error.description == #"mmstats: /tmp/a\u{1B}[2J.mmstats: metric \u{202E}x: label 'y\u{9B}\u{7}'"#)
+        #expect(error.path == "/tmp/a\u{1B}[2J.mmstats")
+        #expect(error.entry == "metric \u{202E}x")
+        #expect(error.reason == "label 'y\u{9B}\u{7}'")
+    }
 }
