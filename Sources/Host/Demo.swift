@@ -67,7 +67,7 @@ enum Demo {
                     if seconds > 0 { usleep(1000) }
                 }
                 print("-- after \(second + 1) s")
-                print(Slurp.text([try reader.snapshot()]))
+                print(Slurp.text(try reader.snapshot()))
             }
             stats.close()
             return 0

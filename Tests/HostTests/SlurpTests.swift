@@ -179,6 +179,43 @@ struct SlurpTests {
         return bytes
     }
 
+    @Test("hard links to one file are read and printed once, under the path that comes first")
+    func hardLinks() throws {
+        let directory = TemporaryDirectory("slurp-links")
+        let writers = try Self.makeFiles(in: directory)
+        let links = directory.path + "/links"
+        #expect(mkdir(links, 0o700) == 0)
+        for index in 1...4 { #expect(link(writers[0].path, "\(links)/l\(index).mmstats") == 0) }
+        let first = links + "/l1.mmstats"
+
+        let single = try run(Binaries.mmstats, ["slurp", "--json", writers[0].path])
+        let linked = try run(Binaries.mmstats, ["slurp", "--json", links])
+        #expect(linked.status == 0, "\(linked.stderr)")
+        let files = try #require(try JSONSerialization.jsonObject(with: Data(linked.stdout.utf8)) as? [[String: Any]])
+        #expect(files.map { $0["path"] as? String } == [first])
+        // Byte for byte what the file alone prints, under the first link's name.
+        #expect(linked.stdout == single.stdout.replacing(writers[0].path, with: first))
+
+        // The whole tree, a file given twice and a directory that holds it: each file once.
+        let tree = try run(
+            Binaries.mmstats, ["slurp", "--json", writers[1].path, directory.path, writers[1].path, links])
+        #expect(tree.status == 0, "\(tree.stderr)")
+        let treeFiles = try #require(try JSONSerialization.jsonObject(with: Data(tree.stdout.utf8)) as? [[String: Any]])
+        #expect(treeFiles.map { $0["path"] as? String } == [writers[1].path, first])
+        let text = try run(Binaries.mmstats, ["slurp", writers[0].path, first, writers[0].path])
+        #expect(text.stdout.components(separatedBy: "==> ").count == 2, "\(text.stdout)")
+        #expect(text.stdout.hasPrefix("==> \(writers[0].path) "))
+    }
+
+    @Test("JSON output of no files is an empty array")
+    func emptyJSON() throws {
+        let directory = TemporaryDirectory("slurp-empty")
+        let result = try run(Binaries.mmstats, ["slurp", "--json", directory.path])
+        #expect(result.status == 0)
+        #expect(result.stdout == "[]\n")
+        #expect(try run(Binaries.mmstats, ["slurp", directory.path]).stdout == "")
+    }
+
     @Test("the demo writes, reads back and removes its file")
     func demo() throws {
         let directory = TemporaryDirectory("demo")
