@@ -12,7 +12,9 @@ enum Slurp {
         usage: mmstats slurp [--json] [PATH ...]
           Prints every metric of the given stats files, or of every *.mmstats file under the
           given directories (default: the stats root, \(StatsDirectory.defaultRoot())).
-          A file reached under several paths (hard links) is printed once, under the first.
+          Directories are searched at most \(StatsFiles.maximumDepth) levels deep; names that start with '.' and
+          symbolic links in them are skipped. A file reached under several paths (hard links) is
+          printed once, under the first. Exit status 1 if anything could not be read or searched.
           --json   one JSON array, an object per file (docs/SLURP-JSON.md)
         """
 

@@ -216,6 +216,80 @@ struct SlurpTests {
         #expect(try run(Binaries.mmstats, ["slurp", directory.path]).stdout == "")
     }
 
+    @Test("a file below a path longer than PATH_MAX is an error naming the path, abbreviated; the rest is printed")
+    func pathTooLong() throws {
+        let directory = TemporaryDirectory("slurp-long")
+        defer { _ = try? run("/bin/rm", ["-rf", directory.path]) }
+        let fixture = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.v1Fixture)))
+        try Data(fixture).write(to: URL(fileURLWithPath: directory.path + "/top.mmstats"))
+        // 22 directories of 200 bytes: the bottom is more than 4400 bytes from the top.
+        let names = (0..<22).map { String(repeating: Character(UnicodeScalar(UInt8(97 + $0 % 26))), count: 200) }
+        try makeTree(directory.path, names, file: "deep.mmstats", contents: fixture)
+
+        let result = try run(Binaries.mmstats, ["slurp", directory.path])
+        #expect(result.status == 1)
+        #expect(result.stdout.hasPrefix("==> \(directory.path)/top.mmstats (v1"), "\(result.stdout)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(result.stderr)")
+        let line = String(lines.first ?? "")
+        #expect(line.contains("File name too long"), "\(line)")
+        #expect(line.hasPrefix("mmstats: \(directory.path)/aaaa"), "\(line)")
+        #expect(line.contains("…"), "the path is abbreviated: \(line)")
+        #expect(line.count < 1000, "\(line.count) characters")
+    }
+
+    @Test("a file or directory whose name is not UTF-8 is an error, not silently skipped")
+    func nameNotUTF8() throws {
+        let directory = TemporaryDirectory("slurp-utf8")
+        let fixture = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.v1Fixture)))
+        try Data(fixture).write(to: URL(fileURLWithPath: directory.path + "/good.mmstats"))
+        // C paths with a byte that is never UTF-8 (0xFF, 0xFE) in the last component.
+        func path(_ name: [UInt8]) -> [CChar] {
+            (Array((directory.path + "/").utf8) + name + [0]).map { CChar(bitPattern: $0) }
+        }
+        let fd = open(path(Array("bad".utf8) + [0xFF] + Array(".mmstats".utf8)), O_CREAT | O_WRONLY, 0o600)
+        #expect(fd >= 0)
+        close(fd)
+        #expect(mkdir(path([UInt8(ascii: "d"), 0xFE]), 0o700) == 0)
+        let result = try run(Binaries.mmstats, ["slurp", directory.path])
+        #expect(result.status == 1)
+        #expect(result.stdout.hasPrefix("==> \(directory.path)/good.mmstats (v1"))
+        #expect(
+            result.stderr.contains("/bad\u{FFFD}.mmstats: not read: the name is not valid UTF-8"), "\(result.stderr)")
+        #expect(result.stderr.contains("/d\u{FFFD}: not searched: the name is not valid UTF-8"), "\(result.stderr)")
+    }
+
+    @Test("directories more than 64 levels down are not searched, and that is an error")
+    func depthLimit() throws {
+        let directory = TemporaryDirectory("slurp-depth")
+        defer { _ = try? run("/bin/rm", ["-rf", directory.path]) }
+        let fixture = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.v1Fixture)))
+        // Files 64 and 65 directories below the argument: the first is found, the second is not.
+        let names = (0..<65).map { "d\($0)" }
+        try makeTree(directory.path, Array(names[..<64]), file: "at64.mmstats", contents: fixture)
+        try makeTree(directory.path, names, file: "at65.mmstats", contents: fixture)
+        let at64 = directory.path + "/" + names[..<64].joined(separator: "/") + "/at64.mmstats"
+        let result = try run(Binaries.mmstats, ["slurp", "--json", directory.path])
+        #expect(result.status == 1)
+        let files = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        #expect(files.map { $0["path"] as? String } == [at64])
+        let skipped = directory.path + "/" + names.joined(separator: "/")
+        #expect(result.stderr == "mmstats: \(skipped): not searched: more than 64 levels below the directory given\n")
+    }
+
+    @Test("the walk holds one directory open at a time: 60 levels under a limit of 16 descriptors")
+    func fewDescriptors() throws {
+        let directory = TemporaryDirectory("slurp-fds")
+        defer { _ = try? run("/bin/rm", ["-rf", directory.path]) }
+        let fixture = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.v1Fixture)))
+        let names = (0..<60).map { "d\($0)" }
+        try makeTree(directory.path, names, file: "bottom.mmstats", contents: fixture)
+        let result = try run(
+            "/bin/sh", ["-c", "ulimit -n 16 && exec \"$0\" slurp \"$1\"", Binaries.mmstats, directory.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("/d59/bottom.mmstats (v1, pid 17315"), "\(result.stdout)")
+    }
+
     @Test("the demo writes, reads back and removes its file")
     func demo() throws {
         let directory = TemporaryDirectory("demo")
@@ -237,6 +311,28 @@ struct TextKind: MetricKind {
     var signature: Signature { Signature([.string(capacity: 32)]) }
     var fieldNames: [String] { ["value"] }
     var defaultLayout: LayoutID { .doubleBuffer }
+}
+
+/// Creates `names` as nested directories under `top` (relative to each other, so the whole may
+/// be longer than PATH_MAX) and a file in the deepest one.
+func makeTree(_ top: String, _ names: [String], file: String, contents: [UInt8]) throws {
+    struct TreeError: Error { let step: String }
+    var fd = open(top, O_RDONLY | O_DIRECTORY)
+    guard fd >= 0 else { throw TreeError(step: "open \(top)") }
+    defer { close(fd) }
+    for name in names {
+        guard mkdirat(fd, name, 0o700) == 0 || errno == EEXIST else { throw TreeError(step: "mkdir \(name)") }
+        let next = openat(fd, name, O_RDONLY | O_DIRECTORY)
+        guard next >= 0 else { throw TreeError(step: "open \(name)") }
+        close(fd)
+        fd = next
+    }
+    let out = openat(fd, file, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+    guard out >= 0 else { throw TreeError(step: "create \(file)") }
+    defer { close(out) }
+    guard contents.withUnsafeBytes({ write(out, $0.baseAddress, $0.count) }) == contents.count else {
+        throw TreeError(step: "write \(file)")
+    }
 }
 
 /// Two fields whose names carry a bidi override and an escape sequence.

@@ -439,5 +439,11 @@ struct SecurityTests {
         #expect(error.path == "/tmp/a\u{1B}[2J.mmstats")
         #expect(error.entry == "metric \u{202E}x")
         #expect(error.reason == "label 'y\u{9B}\u{7}'")
+        let long = "/tmp/" + String(repeating: "a", count: 3000) + "/z.mmstats"
+        let shortened = MmStatsError(.system, path: long, "cannot list: File name too long").description
+        #expect(shortened.hasPrefix("mmstats: /tmp/aaa"))
+        #expect(shortened.contains("…[3015 characters in all]…"))
+        #expect(shortened.hasSuffix("aaa/z.mmstats: cannot list: File name too long"))
+        #expect(shortened.count < 600)
     }
 }
