@@ -38,7 +38,7 @@ enum Demo {
                 print(usage)
                 return 0
             default:
-                printError("mmstats demo: unknown argument '\(arguments[index])'\n\(usage)")
+                printError("mmstats demo: unknown argument '\(arguments[index].terminalSafe)'\n\(usage)")
                 return 2
             }
             index += 1
@@ -50,7 +50,7 @@ enum Demo {
             let depth = try stats.gauge("queue.depth", unit: "jobs")
             let load = try stats.doubleGauge("cpu.load")
             let jobs = try stats.record("job.time", kind: JobTimeKind(), unit: "seconds")
-            print("mmstats demo: writing \(stats.path) for \(seconds) s\n")
+            print("mmstats demo: writing \(stats.path.terminalSafe) for \(seconds) s\n")
             let reader = try StatsReader(path: stats.path)
             var tick = 0
             for second in 0..<max(seconds, 1) {
@@ -67,7 +67,7 @@ enum Demo {
                     if seconds > 0 { usleep(1000) }
                 }
                 print("-- after \(second + 1) s")
-                print(Slurp.text([try reader.snapshot()]))
+                print(Slurp.text(try reader.snapshot()))
             }
             stats.close()
             return 0

@@ -32,7 +32,7 @@ enum Host {
             print(usage)
             status = 0
         default:
-            printError("mmstats: unknown command '\(command)'\n\(usage)")
+            printError("mmstats: unknown command '\(command.terminalSafe)'\n\(usage)")
             status = 2
         }
         exit(status)

@@ -12,6 +12,9 @@ enum Slurp {
         usage: mmstats slurp [--json] [PATH ...]
           Prints every metric of the given stats files, or of every *.mmstats file under the
           given directories (default: the stats root, \(StatsDirectory.defaultRoot())).
+          Directories are searched at most \(StatsFiles.maximumDepth) levels deep; names that start with '.' and
+          symbolic links in them are skipped. A file reached under several paths (hard links) is
+          printed once, under the first. Exit status 1 if anything could not be read or searched.
           --json   one JSON array, an object per file (docs/SLURP-JSON.md)
         """
 
@@ -26,7 +29,7 @@ enum Slurp {
                 return 0
             default:
                 if argument.hasPrefix("-") {
-                    printError("mmstats slurp: unknown option '\(argument)'\n\(usage)")
+                    printError("mmstats slurp: unknown option '\(argument.terminalSafe)'\n\(usage)")
                     return 2
                 }
                 paths.append(argument)
@@ -34,27 +37,30 @@ enum Slurp {
         }
         if paths.isEmpty { paths = [StatsDirectory.defaultRoot()] }
         var failed = false
-        var snapshots: [Snapshot] = []
-        for file in StatsFiles.expand(
-            paths,
-            onError: {
-                printError($0.description); failed = true
-            })
-        {
+        let files = StatsFiles.expand(paths) {
+            printError($0.description)
+            failed = true
+        }
+        // One file at a time: its snapshot is printed and dropped before the next is read.
+        // The JSON array is written piece by piece, exactly as `JSON.array(…).render` would.
+        var printed = 0
+        for file in files {
             do throws(MmStatsError) {
-                snapshots.append(try StatsReader(path: file).snapshot())
+                let snapshot = try StatsReader(path: file).snapshot()
+                if json {
+                    var output = printed == 0 ? "[\n  " : ",\n  "
+                    fileJSON(snapshot).render(indent: 1, into: &output)
+                    print(output, terminator: "")
+                } else {
+                    print(text(snapshot), terminator: "")
+                }
+                printed += 1
             } catch {
                 printError(error.description)
                 failed = true
             }
         }
-        if json {
-            var output = ""
-            JSON.array(snapshots.map(fileJSON)).render(into: &output)
-            print(output)
-        } else {
-            print(text(snapshots), terminator: "")
-        }
+        if json { print(printed == 0 ? "[]" : "\n]") }
         return failed ? 1 : 0
     }
 
@@ -94,93 +100,36 @@ enum Slurp {
     }
 
     /// Aligned text, one block per file, like the old `slurpstats`.
-    static func text(_ snapshots: [Snapshot]) -> String {
+    static func text(_ snapshot: Snapshot) -> String {
         var output = ""
-        for snapshot in snapshots {
-            let w = snapshot.writer
-            output += "==> \(printable(snapshot.path)) (v\(snapshot.version), pid \(w.pid)"
-            if snapshot.version == 2 { output += ", tid \(w.tid), \(printable(w.application))/\(printable(w.model))" }
-            output += ", \(w.state.rawValue)) <==\n"
-            let rows = snapshot.metrics.map { sample -> (String, String) in
-                let value: String
-                if let error = sample.error {
-                    value = "error: \(error)"
-                } else if let single = sample.value {
-                    value = single.description
-                } else {
-                    value = sample.fields.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
-                }
-                return (printable(sample.descriptor.displayName), printable(value))
+        let w = snapshot.writer
+        output += "==> \(snapshot.path.terminalSafe) (v\(snapshot.version), pid \(w.pid)"
+        if snapshot.version == 2 {
+            output += ", tid \(w.tid), \(w.application.terminalSafe)/\(w.model.terminalSafe)"
+        }
+        output += ", \(w.state.rawValue)) <==\n"
+        let rows = snapshot.metrics.map { sample -> (String, String) in
+            let value: String
+            if let error = sample.error {
+                value = "error: \(error)"
+            } else if let single = sample.value {
+                value = single.description
+            } else {
+                value = sample.fields.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
             }
-            let width = rows.map(\.0.count).max() ?? 0
-            for (name, value) in rows {
-                output += name + String(repeating: " ", count: width - name.count + 2) + value + "\n"
-            }
+            return (sample.descriptor.displayName.terminalSafe, value.terminalSafe)
+        }
+        let width = rows.map(\.0.count).max() ?? 0
+        for (name, value) in rows {
+            output += name + String(repeating: " ", count: width - name.count + 2) + value + "\n"
         }
         return output
     }
 }
 
-/// Text from a writer's file made safe for a terminal: control characters (which could carry
-/// escape sequences) are shown as `\u{1B}` and the like.
-func printable(_ text: String) -> String {
-    var result = ""
-    for scalar in text.unicodeScalars {
-        if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
-            result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
-        } else {
-            result.unicodeScalars.append(scalar)
-        }
-    }
-    return result
-}
-
-/// Finding stats files under paths.
-enum StatsFiles {
-    /// Files as given, directories expanded recursively to their `*.mmstats` files sorted by path.
-    static func expand(_ paths: [String], onError: (MmStatsError) -> Void) -> [String] {
-        var files: [String] = []
-        for path in paths {
-            var info = stat()
-            guard lstat(path, &info) == 0 else {
-                onError(MmStatsError(.system, path: path, "cannot open: \(String(cString: strerror(errno)))"))
-                continue
-            }
-            if info.st_mode & S_IFMT == S_IFDIR {
-                var found: [String] = []
-                walk(path, into: &found, onError: onError)
-                files += found.sorted()
-            } else {
-                files.append(path)
-            }
-        }
-        return files
-    }
-
-    private static func walk(_ directory: String, into files: inout [String], onError: (MmStatsError) -> Void) {
-        guard let handle = opendir(directory) else {
-            onError(MmStatsError(.system, path: directory, "cannot list: \(String(cString: strerror(errno)))"))
-            return
-        }
-        defer { closedir(handle) }
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name.hasPrefix(".") { continue }  // ., .., and files still being created
-            let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
-            var info = stat()
-            guard lstat(path, &info) == 0 else { continue }  // vanished meanwhile
-            switch info.st_mode & S_IFMT {
-            case S_IFDIR: walk(path, into: &files, onError: onError)
-            case S_IFREG where name.hasSuffix(".mmstats"): files.append(path)
-            default: break  // symbolic links and others are not followed
-            }
-        }
-    }
-}
-
+/// Writes a line to stderr, after what is already on stdout, so that the two read in order.
 func printError(_ message: String) {
+    fflush(nil)  // every output stream: stdout is a global Swift 6 will not touch
     var line = message
     if !line.hasSuffix("\n") { line += "\n" }
     _ = line.withCString { write(2, $0, strlen($0)) }

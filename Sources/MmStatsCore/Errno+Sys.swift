@@ -65,6 +65,21 @@ enum Sys {
             .map { _ in info }
     }
 
+    /// The target of the symbolic link `name` in `directory`.
+    static func readLinkAt(_ directory: Int32, _ name: String) -> Result<String, Errno> {
+        let capacity = Int(PATH_MAX) + 1
+        var buffer = [CChar](repeating: 0, count: capacity)
+        let count = retrying({ Glibc.readlinkat(directory, name, &buffer, capacity) }, failed: { $0 < 0 })
+        return count.flatMap { length in
+            // A target that fills the buffer may have been cut short.
+            guard length < capacity else { return .failure(Errno(ENAMETOOLONG)) }
+            // Not UTF-8: no String names it, so it cannot be followed by name.
+            let bytes = buffer[..<length].map { UInt8(bitPattern: $0) }
+            guard let target = String(validating: bytes, as: UTF8.self) else { return .failure(Errno(EILSEQ)) }
+            return .success(target)
+        }
+    }
+
     static func close(_ fd: Int32) {
         _ = Glibc.close(fd)  // never retried: the descriptor is gone even on EINTR
     }

@@ -50,13 +50,27 @@ public struct MmStatsError: Error, Equatable, Sendable, CustomStringConvertible 
         return MmStatsError(code, path: path, reason)
     }
 
-    /// `mmstats: PATH: ENTRY: REASON`.
+    /// `mmstats: PATH: ENTRY: REASON`, safe to print on a terminal and at most a few lines long.
+    ///
+    /// Path, entry and reason may quote bytes from a file or a file name: control, format and
+    /// other invisible characters in them are shown as `\u{…}` escapes (`String.terminalSafe`).
+    /// A path longer than 512 characters, or an entry or reason longer than 1024, is shortened
+    /// in the middle: `/dev/shm/aaaa…[4410 characters in all]…/deep.mmstats`.
+    /// The ``path``, ``entry`` and ``reason`` properties keep the raw, whole text.
     public var description: String {
         var parts = ["mmstats"]
-        if let path { parts.append(path) }
-        if let entry { parts.append(entry) }
-        parts.append(reason)
+        if let path { parts.append(Self.abbreviated(path.terminalSafe, limit: 512)) }
+        if let entry { parts.append(Self.abbreviated(entry.terminalSafe, limit: 1024)) }
+        parts.append(Self.abbreviated(reason.terminalSafe, limit: 1024))
         return parts.joined(separator: ": ")
+    }
+
+    /// `text` if it has at most `limit` characters, else its first third and last two thirds
+    /// around a note of its length.
+    static func abbreviated(_ text: String, limit: Int) -> String {
+        let count = text.count
+        guard count > limit else { return text }
+        return "\(text.prefix(limit / 3))…[\(count) characters in all]…\(text.suffix(limit * 2 / 3))"
     }
 }
 

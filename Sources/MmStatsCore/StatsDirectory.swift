@@ -29,17 +29,7 @@ public enum StatsDirectory {
     /// `create` is set, refusing symbolic links, and checking that each directory is owned by
     /// this user and not writable by group or others. Returns the last directory's descriptor.
     static func openDirectory(root: String, components: [String], create: Bool) throws(MmStatsError) -> Int32 {
-        if create { try makeRoot(root) }
-        var fd: Int32
-        switch Sys.open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) {
-        case .success(let opened): fd = opened
-        case .failure(let error):
-            if error == .loop || error.code == ENOTDIR {
-                throw MmStatsError(
-                    .unsafePath, path: root, "refusing the stats root: it is a symbolic link or not a directory")
-            }
-            throw .system(error, path: root, "cannot open the stats root")
-        }
+        var fd = try openRoot(root, create: create)
         var path = root
         do throws(MmStatsError) {
             try checkOwnership(fd, path: path)
@@ -72,16 +62,114 @@ public enum StatsDirectory {
         return fd
     }
 
-    /// Creates the root (and missing parents) with mode 0700; an existing root is checked when opened.
-    private static func makeRoot(_ root: String) throws(MmStatsError) {
-        if case .success = Sys.lstat(root) { return }
-        var prefix = root.hasPrefix("/") ? "" : "."
-        for part in root.split(separator: "/") {
-            prefix += "/" + part
-            if case .failure(let error) = Sys.mkdirAt(AT_FDCWD, prefix, 0o700), error != .exists {
-                throw MmStatsError.system(error, path: prefix, "cannot create the stats root")
+    /// The most symbolic links followed on the way to the root (the kernel's own limit).
+    static let maximumLinks = 40
+
+    /// Opens the stats root, one path component at a time from `/` (or the working directory),
+    /// creating missing components with mode 0700 when `create` is set (docs/FORMAT.md §7).
+    ///
+    /// Nothing is created or opened through a link that someone else could have planted: each
+    /// component is opened with `O_NOFOLLOW`, a missing one is made with `mkdirat` in its
+    /// parent, and a component that is a symbolic link is followed only if the link belongs
+    /// to root or to this user (`/var/run -> /run`, a link in the user's home), its target
+    /// walked by the same rule. A link of another user (planted in `/tmp`, say) is refused,
+    /// and so is a root that is itself a link. Ownership and modes of the root are checked by
+    /// the caller; those of the directories above it are the user's choice.
+    static func openRoot(_ root: String, create: Bool) throws(MmStatsError) -> Int32 {
+        if root.isEmpty { throw MmStatsError(.invalidArgument, path: root, "the stats root is an empty path") }
+        var absolute = root.hasPrefix("/")
+        var fd = try openStart(absolute: absolute, path: root)
+        // Where the walk is, for messages: the components opened so far, links replaced by their targets.
+        var shown = ""
+        var pending = pathComponents(root)[...]
+        var linksFollowed = 0
+        var madeMissing = false
+        func here(_ name: Substring) -> String { shown.isEmpty ? (absolute ? "/" : "") + name : shown + "/" + name }
+        do throws(MmStatsError) {
+            while let name = pending.first {
+                // The last pending component is always the root's own last one: a link there is
+                // refused, never replaced by its target.
+                let last = pending.count == 1
+                let path = here(name)
+                switch Sys.openAt(fd, String(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW) {
+                case .success(let next):
+                    Sys.close(fd)
+                    fd = next
+                    shown = path
+                    pending = pending.dropFirst()
+                    madeMissing = false
+                case .failure(let error) where error == .noEntry && create && !madeMissing:
+                    // Made in the directory already open: never through a link. EEXIST: someone
+                    // else made it meanwhile, and it is opened (and checked) like any other.
+                    if case .failure(let error) = Sys.mkdirAt(fd, String(name), 0o700), error != .exists {
+                        throw MmStatsError.system(error, path: path, "cannot create the stats root")
+                    }
+                    madeMissing = true
+                case .failure(let error) where error == .loop || error.code == ENOTDIR:
+                    guard case .success(let info) = Sys.lstatAt(fd, String(name)), info.st_mode & S_IFMT == S_IFLNK
+                    else {
+                        if last { throw notADirectory(root) }
+                        throw MmStatsError(.system, path: path, "a parent of the stats root is not a directory")
+                    }
+                    if last { throw notADirectory(root) }
+                    guard info.st_uid == 0 || info.st_uid == getuid() else {
+                        throw MmStatsError(
+                            .unsafePath, path: path,
+                            "refusing to follow a symbolic link of uid \(info.st_uid) above the stats root"
+                                + " (only links of root or of this user, uid \(getuid()), are followed)")
+                    }
+                    linksFollowed += 1
+                    if linksFollowed > maximumLinks {
+                        throw MmStatsError(
+                            .unsafePath, path: path,
+                            "more than \(maximumLinks) symbolic links on the way to the stats root (a loop?)")
+                    }
+                    let target: String
+                    switch Sys.readLinkAt(fd, String(name)) {
+                    case .success(let text): target = text
+                    case .failure(let error):
+                        throw MmStatsError.system(error, path: path, "cannot read the symbolic link")
+                    }
+                    if target.isEmpty { throw MmStatsError(.system, path: path, "the symbolic link is empty") }
+                    if target.hasPrefix("/") {
+                        Sys.close(fd)
+                        fd = -1
+                        absolute = true
+                        shown = ""
+                        fd = try openStart(absolute: true, path: path)
+                    }
+                    pending = (pathComponents(target) + pending.dropFirst())[...]
+                    madeMissing = false
+                case .failure(let error):
+                    throw MmStatsError.system(
+                        error, path: path,
+                        last ? "cannot open the stats root" : "cannot open a parent of the stats root")
+                }
             }
+        } catch {
+            if fd >= 0 { Sys.close(fd) }
+            throw error
         }
+        return fd
+    }
+
+    /// `/` or the working directory, where a walk to the root starts.
+    private static func openStart(absolute: Bool, path: String) throws(MmStatsError) -> Int32 {
+        switch Sys.open(absolute ? "/" : ".", O_RDONLY | O_DIRECTORY) {
+        case .success(let fd): return fd
+        case .failure(let error):
+            throw MmStatsError.system(
+                error, path: path, absolute ? "cannot open /" : "cannot open the working directory")
+        }
+    }
+
+    /// The components of a path, without empty ones and `.`.
+    private static func pathComponents(_ path: String) -> [Substring] {
+        path.split(separator: "/").filter { $0 != "." }
+    }
+
+    private static func notADirectory(_ root: String) -> MmStatsError {
+        MmStatsError(.unsafePath, path: root, "refusing the stats root: it is a symbolic link or not a directory")
     }
 
     static func checkOwnership(_ fd: Int32, path: String) throws(MmStatsError) {

@@ -40,24 +40,41 @@ final class WritableRegion {
     }
 
     /// Extends the file to at least `minimum` bytes (page multiple), reserving the space.
+    ///
+    /// The file grows to twice its size when that is more, so that adding metrics one by one
+    /// costs few syscalls; when the filesystem has no room for the doubled size (ENOSPC, or
+    /// EFBIG past a file size limit) but has for what is needed, it grows by what is needed.
     func grow(to minimum: Int) throws(MmStatsError) {
         guard minimum > size else { return }
         guard minimum <= capacity else {
             throw MmStatsError(
                 .full, path: path, "the file needs \(minimum) bytes but its maximum size is \(capacity) bytes")
         }
-        let target = min(max(minimum, size * 2).aligned(to: Format.pageSize), capacity)
-        if case .failure(let error) = Sys.ftruncate(fd, target) {
-            throw .system(error, path: path, "cannot grow the file to \(target) bytes")
+        let needed = min(minimum.aligned(to: Format.pageSize), capacity)
+        let doubled = min(max(minimum, size * 2).aligned(to: Format.pageSize), capacity)
+        if doubled > needed, case .failure(let error) = extend(to: doubled),
+            error.code != ENOSPC && error.code != EFBIG
+        {
+            throw .system(error, path: path, "cannot grow the file from \(size) to \(doubled) bytes")
         }
+        if size < needed, case .failure(let error) = extend(to: needed) {
+            throw .system(error, path: path, "cannot grow the file from \(size) to \(needed) bytes")
+        }
+    }
+
+    /// Sets the file's size to `target` and reserves its blocks; on failure the file keeps
+    /// its size.
+    private func extend(to target: Int) -> Result<Void, Errno> {
+        if case .failure(let error) = Sys.ftruncate(fd, target) { return .failure(error) }
         if case .failure(let error) = Sys.fallocate(fd, offset: size, length: target - size) {
             _ = Sys.ftruncate(fd, size)
-            throw .system(error, path: path, "cannot reserve \(target - size) bytes to grow the file to \(target)")
+            return .failure(error)
         }
         size = target
         if target >= Format.headerSize {
             word(at: Format.Header.fileSize).pointee.store(UInt64(target), ordering: .releasing)
         }
+        return .success(())
     }
 
     @inline(__always)

@@ -167,4 +167,56 @@ struct FullDiskTests {
         #expect(snapshot.value("filler.\(made.count - 1)") == .uint(UInt64(made.count)))
         #expect(snapshot.value("filler.1") == .uint(1))
     }
+
+    @Test(
+        "on a nearly full filesystem the file still grows by what it needs when doubling would not fit",
+        .enabled(if: TinyFilesystem.available, "needs root to mount a small tmpfs"))
+    func nearlyFullFilesystem() throws {
+        let filesystem = try #require(TinyFilesystem())
+        var options = WriterOptions(application: "app", model: "Model")
+        options.root = filesystem.path + "/stats"
+        let writer = try StatsWriter(options)
+        let page = 4096
+        #expect(fileSize(writer.path) == 4 * page)
+        // Fill the filesystem but for 3 pages: doubling the 4-page file needs 4 more.
+        var info = statvfs()
+        #expect(statvfs(filesystem.path, &info) == 0)
+        let free = Int(info.f_bavail) * Int(info.f_frsize)
+        let filler = open(filesystem.path + "/filler", O_CREAT | O_WRONLY, 0o600)
+        #expect(filler >= 0)
+        defer { close(filler) }
+        #expect(posix_fallocate(filler, 0, off_t(free - 3 * page)) == 0)
+
+        // Records of 4008 bytes from offset 8192: the third needs the file to reach 5 pages,
+        // the fourth 6, the fifth 7; the sixth would need an 8th page and there is none.
+        var records: [Record] = []
+        var failure: MmStatsError? = nil
+        do {
+            for n in 0..<6 {
+                records.append(try writer.record("block.\(n)", kind: BlockKind(), initial: [.string("b\(n)")]))
+            }
+        } catch {
+            failure = error
+        }
+        #expect(records.count == 5, "\(String(describing: failure))")
+        #expect(fileSize(writer.path) == 7 * page)
+        #expect(failure?.code == .full)
+        #expect(failure?.description.contains("No space left on device") == true, "\(String(describing: failure))")
+        let snapshot = try StatsReader(path: writer.path).snapshot()
+        #expect(snapshot.count == records.count)
+        #expect(snapshot.value("block.4") == .string("b4"))
+    }
+
+    private func fileSize(_ path: String) -> Int {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : -1
+    }
+}
+
+/// A 2000-byte string in a double buffer: (1 + 2 × 250) words, 4008 bytes a record.
+struct BlockKind: MetricKind {
+    var name: String { "block" }
+    var signature: Signature { Signature([.string(capacity: 2000)]) }
+    var fieldNames: [String] { ["text"] }
+    var defaultLayout: LayoutID { .doubleBuffer }
 }

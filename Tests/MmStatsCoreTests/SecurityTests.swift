@@ -12,7 +12,8 @@ import Testing
 
 // docs/FORMAT.md §7 and §8: where files go, what the writer refuses to follow or trust, the
 // modes it creates, and how a reader classifies the writer of a file. The tests run as root
-// here, so ownership checks against other users cannot be exercised: they cover modes and links.
+// here, so ownership checks against other users are exercised only where a test gives a link
+// to another uid (skipped when not root); otherwise they cover modes and links.
 
 // MARK: - Helpers
 
@@ -177,6 +178,68 @@ struct SecurityTests {
         } else {
             #expect(!exists(real), "the link's target was created")
         }
+    }
+
+    @Test(
+        "a stats root below another user's symbolic link in a sticky directory is refused; nothing is made there",
+        .enabled(if: getuid() == 0, "needs root to give a link to another user"),
+        arguments: [uid_t(0), 65534], [false, true])
+    func plantedParentLink(stickyOwner: uid_t, rootExists: Bool) throws {
+        let directory = TemporaryDirectory("sec-planted-parent")
+        let shared = directory.path + "/shared"
+        try makeDirectory(shared, mode: 0o1777)
+        #expect(chown(shared, stickyOwner, stickyOwner) == 0)
+        let victim = directory.path + "/victim"
+        try makeDirectory(victim)
+        if rootExists { try makeDirectory(victim + "/stats") }
+        if rootExists { try makeDirectory(victim + "/stats/root") }
+        let planted = shared + "/planted"
+        try makeSymbolicLink(planted, to: victim)
+        #expect(lchown(planted, 65534, 65534) == 0)
+        var options = directory.options()
+        options.root = planted + "/stats/root"
+        expectRefused(
+            options, code: .unsafePath, mentions: ["symbolic link", "uid 65534"], "sticky dir of uid \(stickyOwner)")
+        #expect(
+            entries(victim + (rootExists ? "/stats/root" : "")).isEmpty, "created through the link: \(entries(victim))")
+        // A link of this user's that leads through the planted one is refused as well.
+        let mine = directory.path + "/mine"
+        try makeSymbolicLink(mine, to: "shared/planted/stats")
+        options.root = mine + "/root"
+        expectRefused(options, code: .unsafePath, mentions: ["uid 65534"], "own link through the planted one")
+        #expect(
+            entries(victim + (rootExists ? "/stats/root" : "")).isEmpty, "created through the link: \(entries(victim))")
+    }
+
+    @Test("symbolic links of this user above the root are followed; missing parents are created 0700 one by one")
+    func ownParentLinks() throws {
+        let directory = TemporaryDirectory("sec-own-link")
+        let real = directory.path + "/real"
+        try makeDirectory(real)
+        try makeSymbolicLink(directory.path + "/absolute", to: real)
+        try makeSymbolicLink(directory.path + "/relative", to: "./absolute/../real/")
+        var options = directory.options()
+        options.root = directory.path + "/relative/new/er/root"
+        let writer = try StatsWriter(options)
+        #expect(writer.path.hasPrefix(options.root ?? ""))
+        for created in ["/new", "/new/er", "/new/er/root"] {
+            let mode = permissions(real + created)
+            #expect(mode == 0o700, "\(created): \(mode.map { String($0, radix: 8) } ?? "missing")")
+        }
+        #expect(
+            exists(real + "/new/er/root/app/Model/" + (writer.path.split(separator: "/").last.map(String.init) ?? "")))
+        #expect(isSymbolicLink(directory.path + "/relative") && isSymbolicLink(directory.path + "/absolute"))
+        // A relative root, from the working directory up through "..".
+        let up = FileManager.default.currentDirectoryPath.split(separator: "/").map { _ in ".." }
+        options.root = (up + [String(directory.path.dropFirst()), "relative", "rel-root"]).joined(separator: "/")
+        let relative = try StatsWriter(options)
+        #expect(relative.path.hasPrefix(options.root ?? ""))
+        #expect(permissions(real + "/rel-root") == 0o700)
+        // Links that lead to each other are refused, not followed forever.
+        try makeSymbolicLink(directory.path + "/loop-a", to: "loop-b")
+        try makeSymbolicLink(directory.path + "/loop-b", to: "loop-a")
+        options.root = directory.path + "/loop-a/root"
+        expectRefused(options, code: .unsafePath, mentions: ["symbolic links"], "a loop of links")
     }
 
     @Test(
@@ -409,5 +472,41 @@ struct SecurityTests {
             #expect(snapshot.value("hits") == .uint(1), "\(label)")
         }
         writer.close()
+    }
+
+    @Test(
+        "terminalSafe escapes controls, format characters, separators and invisibles, and keeps other text",
+        arguments: [
+            ("\u{1B}[2J", #"\u{1B}[2J"#), ("a\nb\t", #"a\u{A}b\u{9}"#), ("\u{0}\u{7F}", #"\u{0}\u{7F}"#),
+            ("\u{9B}31m", #"\u{9B}31m"#), ("\u{85}", #"\u{85}"#),
+            ("abc\u{202E}fed", #"abc\u{202E}fed"#),
+            ("\u{202A}\u{202B}\u{202C}\u{202D}", #"\u{202A}\u{202B}\u{202C}\u{202D}"#),
+            ("\u{2066}\u{2067}\u{2068}\u{2069}", #"\u{2066}\u{2067}\u{2068}\u{2069}"#),
+            ("\u{200E}\u{200F}\u{61C}", #"\u{200E}\u{200F}\u{61C}"#),
+            ("a\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}b", #"a\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}b"#),
+            ("soft\u{AD}hyphen", #"soft\u{AD}hyphen"#), ("\u{E0041}", #"\u{E0041}"#),
+            ("\u{2028}\u{2029}", #"\u{2028}\u{2029}"#), ("\u{3164}\u{115F}", #"\u{3164}\u{115F}"#),
+            ("\u{FFFE}\u{10FFFF}", #"\u{FFFE}\u{10FFFF}"#),
+            ("plain.name{code=200} 42", "plain.name{code=200} 42"), ("café Größe 日本 ✓ 👍🏽 ❤️", "café Größe 日本 ✓ 👍🏽 ❤️"),
+            (#"already \u{1B}"#, #"already \u{1B}"#), ("", ""),
+        ])
+    func terminalSafe(text: String, expected: String) {
+        #expect(text.terminalSafe == expected)
+    }
+
+    @Test("an error's description escapes what it quotes; its properties keep the raw text")
+    func errorDescriptionIsTerminalSafe() {
+        let error = MmStatsError(
+            .corrupt, path: "/tmp/a\u{1B}[2J.mmstats", entry: "metric \u{202E}x", "label 'y\u{9B}\u{7}'")
+        #expect(error.description == #"mmstats: /tmp/a\u{1B}[2J.mmstats: metric \u{202E}x: label 'y\u{9B}\u{7}'"#)
+        #expect(error.path == "/tmp/a\u{1B}[2J.mmstats")
+        #expect(error.entry == "metric \u{202E}x")
+        #expect(error.reason == "label 'y\u{9B}\u{7}'")
+        let long = "/tmp/" + String(repeating: "a", count: 3000) + "/z.mmstats"
+        let shortened = MmStatsError(.system, path: long, "cannot list: File name too long").description
+        #expect(shortened.hasPrefix("mmstats: /tmp/aaa"))
+        #expect(shortened.contains("…[3015 characters in all]…"))
+        #expect(shortened.hasSuffix("aaa/z.mmstats: cannot list: File name too long"))
+        #expect(shortened.count < 600)
     }
 }
