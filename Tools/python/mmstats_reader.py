@@ -934,27 +934,77 @@ def read_file(path) -> dict:
         raise MmstatsError(path, f"malformed file ({type(exc).__name__}: {exc})") from None
 
 
+#: how many levels of directories below a directory given are searched
+MAX_DEPTH = 64
+
+
+def _walk(directory: str, depth: int, found: list, errors: List[str]) -> None:
+    """Add ``(path, stat)`` of the ``*.mmstats`` regular files under ``directory``.
+
+    Names starting with ``.`` are skipped, and so are symbolic links and other kinds
+    of files; a directory more than ``MAX_DEPTH`` levels down is reported, not searched.
+    """
+    subdirectories = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                path = os.path.join(directory, entry.name)
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # removed meanwhile
+                except OSError as exc:
+                    errors.append(f"{path}: cannot examine: {exc.strerror}")
+                    continue
+                if stat.S_ISDIR(info.st_mode):
+                    subdirectories.append(path)
+                elif stat.S_ISREG(info.st_mode) and entry.name.endswith(".mmstats"):
+                    found.append((path, info))
+    except OSError as exc:
+        errors.append(f"{directory}: cannot list: {exc.strerror}")
+        return
+    for subdirectory in subdirectories:
+        if depth >= MAX_DEPTH:
+            errors.append(f"{subdirectory}: not searched: more than {MAX_DEPTH} levels below "
+                          f"the directory given")
+            continue
+        _walk(subdirectory, depth + 1, found, errors)
+
+
 def expand_paths(paths: Iterable) -> Tuple[List[str], List[str]]:
     """Expand directories to their ``*.mmstats`` files (recursively, sorted by path).
 
-    Returns the file list and errors (``"PATH: reason"``) for unreadable
-    directories. A directory given explicitly may be a symbolic link; links
-    found inside it are not followed (and linked files are refused by read_file).
+    The same rule as ``mmstats slurp`` (docs/SLURP-JSON.md): a path is taken as it is
+    (a symbolic link is not followed, and then refused by read_file); names starting
+    with ``.`` and links inside directories are skipped; a file reached under several
+    paths (hard links, or given twice) is listed once, under the first of them.
+    Returns the file list and errors (``"PATH: reason"``).
     """
     files: List[str] = []
     errors: List[str] = []
-    for path in map(os.fspath, paths):
-        if not os.path.isdir(path):
+    seen = set()
+
+    def add(path: str, info: os.stat_result) -> None:
+        key = (info.st_dev, info.st_ino)
+        if key not in seen:
+            seen.add(key)
             files.append(path)
+
+    for path in map(os.fspath, paths):
+        try:
+            info = os.lstat(path)
+        except OSError as exc:
+            errors.append(f"{path}: cannot open: {exc.strerror}")
             continue
-        found = []
-
-        def on_error(exc: OSError) -> None:
-            errors.append(f"{exc.filename or path}: {exc.strerror or exc}")
-
-        for root, _dirs, names in os.walk(path, onerror=on_error):
-            found.extend(os.path.join(root, n) for n in names if n.endswith(".mmstats"))
-        files.extend(sorted(found))
+        if stat.S_ISDIR(info.st_mode):
+            found: list = []
+            _walk(path, 0, found, errors)
+            for file_path, file_info in sorted(found, key=lambda item: item[0]):
+                add(file_path, file_info)
+        else:
+            add(path, info)
     return files, errors
 
 

@@ -947,11 +947,27 @@ class SlurpAndCliTests(TempDirTest):
         first = self.make_good("d/a.mmstats", 1)
         (self.tmp / "d" / "ignored.txt").write_text("x")
         bad = self.write("d/sub/bad.mmstats", b"\x02MMSTATS")
+        os.link(b, self.tmp / "d" / "sub" / "link.mmstats")  # a hard link: read once
+        (self.tmp / "d" / ".hidden.mmstats").write_bytes(Path(first).read_bytes())
+        os.symlink(first, self.tmp / "d" / "sub" / "symlink.mmstats")  # not followed
         files, errors = slurp([str(self.tmp / "d"), first])
-        self.assertEqual([f["path"] for f in files],
-                         sorted([first, b, a]) + [first])
+        # `first` is also found in the directory: listed once, under its first path.
+        self.assertEqual([f["path"] for f in files], sorted([first, b, a]))
         self.assertEqual(len(errors), 1)
         self.assertTrue(errors[0].startswith(bad + ": "), errors)
+
+    def test_walk_depth_is_bounded(self):
+        deep = self.tmp / "deep"
+        path = deep
+        for level in range(mmstats_reader.MAX_DEPTH + 1):
+            path = path / "d"
+        path.mkdir(parents=True)
+        self.make_good("deep/" + "d/" * mmstats_reader.MAX_DEPTH + "in.mmstats")
+        self.make_good("deep/" + "d/" * (mmstats_reader.MAX_DEPTH + 1) + "out.mmstats")
+        files, errors = mmstats_reader.expand_paths([str(deep)])
+        self.assertEqual([os.path.basename(f) for f in files], ["in.mmstats"])
+        self.assertEqual(len(errors), 1)
+        self.assertIn("not searched", errors[0])
 
     def run_cli(self, *args):
         return subprocess.run([sys.executable, str(READER), *args], capture_output=True,
