@@ -45,6 +45,7 @@ struct PythonReaderTests {
         let python = try run("/usr/bin/env", ["python3", Self.script, "--json"] + paths)
         #expect(swift.status == 0, "\(swift.stderr)")
         #expect(python.status == 0, "\(python.stderr)")
+        #expect(swift.stdout == python.stdout, "the same bytes (docs/SLURP-JSON.md, the exact text)")
         let swiftFiles = try Self.parse(swift.stdout)
         let pythonFiles = try Self.parse(python.stdout)
         #expect(swiftFiles.count == paths.count)

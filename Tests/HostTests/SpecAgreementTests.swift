@@ -217,6 +217,24 @@ struct SpecAgreementTests {
         #expect(python.status == 1)
     }
 
+    @Test("both readers expand directories alike: links, dot names and hard links")
+    func directoryExpansion() throws {
+        let directory = TemporaryDirectory("expand")
+        let writer = try StatsWriter(directory.options())
+        try writer.counter("c").increment()
+        let folder = (writer.path as NSString).deletingLastPathComponent
+        #expect(link(writer.path, folder + "/hard.mmstats") == 0)
+        #expect(symlink(writer.path, folder + "/soft.mmstats") == 0)
+        try FileManager.default.copyItem(atPath: writer.path, toPath: folder + "/.hidden.mmstats")
+        try FileManager.default.createDirectory(atPath: folder + "/sub", withIntermediateDirectories: false)
+        try FileManager.default.copyItem(atPath: writer.path, toPath: folder + "/sub/copy.mmstats")
+        let (swift, _) = try Self.bothReaders([directory.path, writer.path])
+        let files = try #require(try JSONSerialization.jsonObject(with: Data(swift.stdout.utf8)) as? [[String: Any]])
+        let paths = files.compactMap { $0["path"] as? String }
+        #expect(paths.count == 2, "one of the two hard links, and the copy: \(paths)")
+        #expect(paths.contains(folder + "/sub/copy.mmstats"))
+    }
+
     @Test("/proc/PID/stat: a command name with spaces and parentheses does not shift the fields")
     func commandWithParentheses() throws {
         let code =
