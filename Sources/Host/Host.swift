@@ -1,4 +1,6 @@
+import Metrics
 import MmStatsCore
+import Windows
 
 #if canImport(Glibc)
     import Glibc
@@ -18,6 +20,14 @@ enum Host {
         """
 
     static func main() {
+        // The kinds this binary knows: their exposed fields appear in slurp's output.
+        for plugin in [MetricsPlugin.plugin, WindowsPlugin.plugin] {
+            do throws(MmStatsError) {
+                try PluginRegistry.shared.register(plugin)
+            } catch {
+                printError(error.description)
+            }
+        }
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard let command = arguments.first else {
             print(usage)

@@ -15,15 +15,28 @@ enum Slurp {
           Directories are searched at most \(StatsFiles.maximumDepth) levels deep; names that start with '.' and
           symbolic links in them are skipped. A file reached under several paths (hard links) is
           printed once, under the first. Exit status 1 if anything could not be read or searched.
-          --json   one JSON array, an object per file (docs/SLURP-JSON.md)
+          --json     one JSON array, an object per file (docs/SLURP-JSON.md)
+          --now NS   compute time windows for this CLOCK_MONOTONIC time in nanoseconds
+                     (default: now), to compare readers or replay a moment
         """
 
     static func run(_ arguments: [String]) -> Int32 {
         var json = false
         var paths: [String] = []
-        for argument in arguments {
+        var now: UInt64? = nil
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
             switch argument {
             case "--json": json = true
+            case "--now":
+                guard index < arguments.count, let value = UInt64(arguments[index]) else {
+                    printError("mmstats slurp: --now takes nanoseconds of CLOCK_MONOTONIC\n\(usage)")
+                    return 2
+                }
+                now = value
+                index += 1
             case "-h", "--help":
                 print(usage)
                 return 0
@@ -49,10 +62,10 @@ enum Slurp {
                 let snapshot = try StatsReader(path: file).snapshot()
                 if json {
                     var output = printed == 0 ? "[\n  " : ",\n  "
-                    fileJSON(snapshot).render(indent: 1, into: &output)
+                    fileJSON(snapshot, now: now).render(indent: 1, into: &output)
                     print(output, terminator: "")
                 } else {
-                    print(text(snapshot), terminator: "")
+                    print(text(snapshot, now: now), terminator: "")
                 }
                 printed += 1
             } catch {
@@ -64,7 +77,14 @@ enum Slurp {
         return failed ? 1 : 0
     }
 
-    static func fileJSON(_ snapshot: Snapshot) -> JSON {
+    /// The kind a metric's exposed fields come from, when this reader knows it.
+    static func knownKind(_ sample: MetricSample) -> (any MetricKind)? {
+        sample.error == nil && sample.descriptor.layout != .v1
+            ? PluginRegistry.shared.kind(named: sample.descriptor.kind) : nil
+    }
+
+    static func fileJSON(_ snapshot: Snapshot, now: UInt64? = nil) -> JSON {
+        let time = now ?? StatsClock.system.now()
         let writer = snapshot.writer
         let writerJSON: JSON
         if snapshot.version == 1 {
@@ -90,6 +110,10 @@ enum Slurp {
             } else {
                 members.append(("fields", .object(sample.fields.map { ($0.name, JSON($0.value)) })))
                 if let value = sample.value { members.append(("value", JSON(value))) }
+                if knownKind(sample) != nil {
+                    let exposed = sample.exposedFields(in: .shared, now: time)
+                    members.append(("exposed", .object(exposed.map { ($0.name, JSON($0.value)) })))
+                }
             }
             return .object(members)
         }
@@ -100,7 +124,8 @@ enum Slurp {
     }
 
     /// Aligned text, one block per file, like the old `slurpstats`.
-    static func text(_ snapshot: Snapshot) -> String {
+    static func text(_ snapshot: Snapshot, now: UInt64? = nil) -> String {
+        let time = now ?? StatsClock.system.now()
         var output = ""
         let w = snapshot.writer
         output += "==> \(snapshot.path.terminalSafe) (v\(snapshot.version), pid \(w.pid)"
@@ -112,10 +137,12 @@ enum Slurp {
             let value: String
             if let error = sample.error {
                 value = "error: \(error)"
-            } else if let single = sample.value {
-                value = single.description
             } else {
-                value = sample.fields.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
+                // What the kind exposes (a histogram's percentiles, not its buckets).
+                let fields = knownKind(sample) != nil ? sample.exposedFields(in: .shared, now: time) : sample.fields
+                value =
+                    fields.count == 1
+                    ? fields[0].value.description : fields.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
             }
             return (sample.descriptor.displayName.terminalSafe, value.terminalSafe)
         }

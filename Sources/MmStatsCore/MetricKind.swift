@@ -23,12 +23,23 @@ public protocol MetricKind: Sendable {
     /// The fields a reader shows, computed from the record's components (by default, the
     /// components themselves). A mean, say, can be derived from a count and a sum here.
     func exposedFields(_ components: [(name: String, value: Value)]) -> [(name: String, value: Value)]
+    /// The fields a reader shows at `now` (monotonic nanoseconds, ``StatsClock``): windows and
+    /// meters compute them for the reader's own time, so a dead writer's window empties on
+    /// schedule. By default, `exposedFields(_:)`.
+    func exposedFields(_ components: [(name: String, value: Value)], now: UInt64) -> [(name: String, value: Value)]
 }
 
 extension MetricKind {
     /// By default a kind exposes its components as they are.
     public func exposedFields(_ components: [(name: String, value: Value)]) -> [(name: String, value: Value)] {
         components
+    }
+
+    /// By default the time does not matter: `exposedFields(_:)`.
+    public func exposedFields(_ components: [(name: String, value: Value)], now: UInt64) -> [(
+        name: String, value: Value
+    )] {
+        exposedFields(components)
     }
 }
 

@@ -140,9 +140,16 @@ public struct MetricSample: Sendable {
     /// The component named `name`.
     public func field(_ name: String) -> Value? { fields.first { $0.name == name }?.value }
 
-    /// The fields the metric's kind exposes (its components when the kind is unknown).
-    public func exposedFields(in registry: PluginRegistry = .shared) -> [(name: String, value: Value)] {
-        guard let kind = registry.kind(named: descriptor.kind) else { return fields }
-        return kind.exposedFields(fields)
+    /// The fields the metric's kind exposes at `now` (monotonic nanoseconds; windows depend on
+    /// it), or its components when the registry does not know the kind.
+    ///
+    /// ```swift
+    /// snapshot.metric("db.latency")?.exposedFields(in: registry)   // count, sum, mean, p50, …
+    /// ```
+    public func exposedFields(in registry: PluginRegistry = .shared, now: UInt64? = nil) -> [(
+        name: String, value: Value
+    )] {
+        guard error == nil, let kind = registry.kind(named: descriptor.kind) else { return fields }
+        return kind.exposedFields(fields, now: now ?? StatsClock.system.now())
     }
 }

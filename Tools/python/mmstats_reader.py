@@ -716,7 +716,40 @@ def _read_values(mf: _MappedFile, descs: List[Descriptor]) -> Dict[int, object]:
     return results
 
 
-def _metric_json(desc: Descriptor, values: object) -> dict:
+# --- exposed fields (FORMAT.md §11) ------------------------------------------------
+
+def _expose_identity(fields: Dict[str, object], now: int) -> List[Tuple[str, object]]:
+    """Kinds whose exposed fields are their components."""
+    return list(fields.items())
+
+
+def _expose_average(fields: Dict[str, object], now: int) -> List[Tuple[str, object]]:
+    """``average``: count, sum and mean = sum / count (0.0 before the first value)."""
+    count, total = fields["count"], fields["sum"]
+    return list(fields.items()) + [("mean", 0.0 if count == 0 else total / count)]
+
+
+#: kind name -> function(raw fields by name, now in CLOCK_MONOTONIC ns) -> exposed fields;
+#: a metric of a kind listed here gets an ``exposed`` member (docs/SLURP-JSON.md)
+EXPOSE = {
+    "counter": _expose_identity,
+    "gauge": _expose_identity,
+    "average": _expose_average,
+}
+
+
+def exposed_fields(kind: str, fields: Dict[str, object], now: int) -> Optional[List[Tuple[str, object]]]:
+    """The fields a metric of ``kind`` exposes at ``now``, or None for a kind not known here."""
+    expose = EXPOSE.get(kind)
+    if expose is None:
+        return None
+    try:
+        return expose(fields, now)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return list(fields.items())  # a record that does not have the kind's components
+
+
+def _metric_json(desc: Descriptor, values: object, now: int) -> dict:
     """The SLURP-JSON object of one v2 metric."""
     out = {
         "name": desc.name,
@@ -729,10 +762,14 @@ def _metric_json(desc: Descriptor, values: object) -> dict:
     if isinstance(values, str):
         out["error"] = values
     else:
-        fields = {name: json_value(v) for name, v in zip(desc.field_names, values)}
+        raw = dict(zip(desc.field_names, values))
+        fields = {name: json_value(v) for name, v in raw.items()}
         out["fields"] = fields
         if len(fields) == 1:
             out["value"] = next(iter(fields.values()))
+        exposed = exposed_fields(desc.kind, raw, now)
+        if exposed is not None:
+            out["exposed"] = {name: json_value(v) for name, v in exposed}
     return out
 
 
@@ -786,7 +823,7 @@ def writer_state(pid: int, start_time: int, closed: bool, pid_namespace: int = 0
 
 # --- v2 file -----------------------------------------------------------------
 
-def _read_v2(mf: _MappedFile, path: str) -> dict:
+def _read_v2(mf: _MappedFile, path: str, now: int) -> dict:
     """Read a v2 file: header, metadata, values, writer state."""
     header = _Header(mf)
     descs = _parse_metadata(mf, header)
@@ -805,7 +842,7 @@ def _read_v2(mf: _MappedFile, path: str) -> dict:
             "last_update_ns": header.last_update_ns,
             "state": writer_state(header.pid, header.start_time, header.closed, header.pid_namespace),
         },
-        "metrics": [_metric_json(d, values[d.index]) for d in descs],
+        "metrics": [_metric_json(d, values[d.index], now) for d in descs],
     }
 
 
@@ -896,7 +933,7 @@ def _read_v1(mf: _MappedFile, path: str) -> dict:
 
 # --- entry points ------------------------------------------------------------
 
-def _read_mapped(mf: _MappedFile, path: str) -> dict:
+def _read_mapped(mf: _MappedFile, path: str, now: int) -> dict:
     """Dispatch on the version byte (and magic) of a mapped file."""
     if mf.size == 0:
         raise _Invalid("empty file")
@@ -913,10 +950,10 @@ def _read_mapped(mf: _MappedFile, path: str) -> dict:
     if mf.size < HEADER_SIZE_MIN:
         raise _Invalid(f"truncated header: file is {mf.size} bytes, the header needs "
                        f"{HEADER_SIZE_MIN}")
-    return _read_v2(mf, path)
+    return _read_v2(mf, path, now)
 
 
-def read_file(path) -> dict:
+def read_file(path, now: Optional[int] = None) -> dict:
     """Read one mmstats file (v1 or v2) and return its SLURP-JSON object.
 
     Raises ``MmstatsError(path, reason)`` for any file that cannot be read.
@@ -924,7 +961,7 @@ def read_file(path) -> dict:
     path = os.fspath(path)
     try:
         with _MappedFile(path) as mf:
-            return _read_mapped(mf, path)
+            return _read_mapped(mf, path, time.monotonic_ns() if now is None else now)
     except _Invalid as exc:
         raise MmstatsError(path, str(exc)) from None
     except OSError as exc:
@@ -1008,7 +1045,7 @@ def expand_paths(paths: Iterable) -> Tuple[List[str], List[str]]:
     return files, errors
 
 
-def slurp(paths: Iterable) -> Tuple[List[dict], List[str]]:
+def slurp(paths: Iterable, now: Optional[int] = None) -> Tuple[List[dict], List[str]]:
     """Read every file of ``paths`` (directories expanded); keep going past bad files.
 
     Returns ``(file_objects, error_strings)``; each error is ``"PATH: reason"``.
@@ -1017,7 +1054,7 @@ def slurp(paths: Iterable) -> Tuple[List[dict], List[str]]:
     out = []
     for path in files:
         try:
-            out.append(read_file(path))
+            out.append(read_file(path, now))
         except MmstatsError as exc:
             errors.append(str(exc))
     return out, errors
@@ -1039,9 +1076,10 @@ def _text_metric(metric: dict) -> Tuple[str, str]:
     name = metric["name"] + ("{" + dims + "}" if dims else "")
     if "error" in metric:
         return name, f"error: {metric['error']}"
-    if "value" in metric:
-        return name, _text_value(metric["value"])
-    return name, " ".join(f"{k}={_text_value(v)}" for k, v in metric["fields"].items())
+    shown = metric.get("exposed", metric["fields"])  # what the kind exposes, when known
+    if len(shown) == 1:
+        return name, _text_value(next(iter(shown.values())))
+    return name, " ".join(f"{k}={_text_value(v)}" for k, v in shown.items())
 
 
 def format_text(files: Sequence[dict]) -> str:
@@ -1063,10 +1101,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         prog="mmstats_reader.py", description="Read mmstats v1/v2 statistics files.")
     parser.add_argument("--json", action="store_true",
                         help="print the JSON array of docs/SLURP-JSON.md")
+    parser.add_argument("--now", type=int, metavar="NS",
+                        help="compute time windows for this CLOCK_MONOTONIC time in ns (default: now)")
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="mmstats files, or directories to search for *.mmstats")
     args = parser.parse_args(argv)
-    files, errors = slurp(args.paths)
+    files, errors = slurp(args.paths, args.now)
     if args.json:
         sys.stdout.write(json.dumps(files, indent=2, allow_nan=False) + "\n")
     else:

@@ -986,7 +986,7 @@ class SlurpAndCliTests(TempDirTest):
         self.assertEqual(metric, {
             "name": "index.response_ok", "dimensions": {"code": "200"}, "kind": "counter",
             "unit": "", "description": "", "layout": "word", "fields": {"value": 42},
-            "value": 42})
+            "value": 42, "exposed": {"value": 42}})
         self.assertEqual(proc.stdout, json.dumps(data, indent=2) + "\n")
 
     def test_cli_text_and_success_status(self):
