@@ -32,7 +32,7 @@ let package = Package(
         // Benchmarks (release build): swift run -c release mmstats-benchmarks
         .executableTarget(
             name: "mmstats-benchmarks",
-            dependencies: ["MmStatsCore"],
+            dependencies: ["MmStatsCore", "Metrics", "Windows"],
             path: "Sources/Benchmarks",
             swiftSettings: swiftSettings
         ),
@@ -54,12 +54,16 @@ let package = Package(
             dependencies: ["CMmStats", "MmStatsCore", "MmStatsTestSupport", "mmstats-test-writer"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "MetricsTests", dependencies: ["Metrics"], swiftSettings: swiftSettings),
-        .testTarget(name: "WindowsTests", dependencies: ["Windows"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MetricsTests", dependencies: ["Metrics", "MmStatsCore", "MmStatsTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WindowsTests", dependencies: ["Windows", "Metrics", "MmStatsCore", "MmStatsTestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "ProcessorTests", dependencies: ["Processor"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HostTests",
-            dependencies: ["Host", "MmStatsCore", "MmStatsTestSupport", "mmstats-test-writer"],
+            dependencies: ["Host", "Metrics", "Windows", "MmStatsCore", "MmStatsTestSupport", "mmstats-test-writer"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -37,7 +37,9 @@ guard mkdir(root, 0o700) == 0 else {
 
 let started = utcNow()
 let loadBefore = loadAverage()
-let rows = writerRows(plan, root: root) + readerRows(plan, root: root)
+let rows =
+    writerRows(plan, root: root) + apiRows(plan, root: root) + kindRows(plan, root: root)
+    + histogramRows(plan, root: root) + windowRows(plan, root: root) + readerRows(plan, root: root)
 let diagnostics = diagnosticRows(plan, root: root)
 let interference = interferenceResults(plan, root: root)
 let loadAfter = loadAverage()
