@@ -217,6 +217,22 @@ public enum ProcessIdentity {
     /// This process's start time in clock ticks since boot.
     public static let startTime: UInt64 = startTime(of: Int32(getpid())) ?? 0
 
+    /// This process's id.
+    public static var currentProcessID: Int32 { getpid() }
+
+    /// When this process started, in nanoseconds since the UNIX epoch: the boot time
+    /// (`btime` of `/proc/stat`) plus its start time in clock ticks (10 ms resolution).
+    public static let startedNanoseconds: UInt64 = {
+        let ticksPerSecond = UInt64(max(sysconf(Int32(_SC_CLK_TCK)), 1))
+        guard let bytes = Sys.readSmallFile("/proc/stat", limit: 1 << 16),
+            let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first(where: {
+                $0.hasPrefix("btime ")
+            }),
+            let boot = UInt64(line.dropFirst(6).trimmingPrefix(" "))
+        else { return now() }
+        return boot * 1_000_000_000 + startTime * (1_000_000_000 / ticksPerSecond)
+    }()
+
     /// The calling thread's kernel id.
     public static var currentThreadID: Int64 { mmstats_gettid() }
 

@@ -729,12 +729,22 @@ def _expose_average(fields: Dict[str, object], now: int) -> List[Tuple[str, obje
     return list(fields.items()) + [("mean", 0.0 if count == 0 else total / count)]
 
 
+def _expose_moving_average(fields: Dict[str, object], now: int) -> List[Tuple[str, object]]:
+    """``moving-average``: mean = sum / min(count, window) (0.0 before the first value)."""
+    n = min(fields["count"], fields["window"])
+    return list(fields.items()) + [("mean", 0.0 if n == 0 else fields["sum"] / n)]
+
+
 #: kind name -> function(raw fields by name, now in CLOCK_MONOTONIC ns) -> exposed fields;
 #: a metric of a kind listed here gets an ``exposed`` member (docs/SLURP-JSON.md)
 EXPOSE = {
     "counter": _expose_identity,
     "gauge": _expose_identity,
     "average": _expose_average,
+    "bool": _expose_identity,
+    "text": _expose_identity,
+    "static": _expose_identity,
+    "moving-average": _expose_moving_average,
 }
 
 
