@@ -12,6 +12,11 @@ import Synchronization
 /// update values with plain atomic stores. Use one writer per thread for code that runs on
 /// many threads (see `ThreadStats`).
 ///
+/// The writer's mapping is shared with its file: if another process of the same user truncates
+/// the file, the writer's next store to a vanished page raises `SIGBUS` and the process dies
+/// (as a JVM does when its `hsperfdata` file is truncated). Readers never do this; keep the
+/// stats directory private (it is created 0700).
+///
 /// ```swift
 /// let stats = try StatsWriter(WriterOptions(application: "web", model: "Stats"))
 /// let ok = try stats.counter("index.response_ok", dimensions: ["code": "200"])
