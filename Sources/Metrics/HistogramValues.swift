@@ -18,7 +18,7 @@ public struct HistogramValues: Sendable, Equatable {
     public var maximum: UInt64
     /// The value of one unit (1 for integer histograms and timers).
     public var resolution: Double
-    /// The ``HistogramScheme/bucketCount`` bucket counts.
+    /// The ``HistogramScheme/bucketCount`` bucket counts (by ``HistogramScheme/index(_:)``).
     public var buckets: [UInt64]
 
     /// An empty histogram.
@@ -87,7 +87,7 @@ public struct HistogramValues: Sendable, Equatable {
             (names[3], .double(resolution)),
         ]
         result.reserveCapacity(HistogramLayout.words)
-        for (i, n) in buckets.enumerated() { result.append((names[HistogramLayout.firstBucket + i], .uint(n))) }
+        for (name, n) in zip(names[HistogramLayout.firstBucket...], buckets) { result.append((name, .uint(n))) }
         return result
     }
 
