@@ -130,7 +130,11 @@ public struct HistogramValues: Sendable, Equatable {
         return units * resolution
     }
 
-    /// The quantiles readers expose, by field name.
+    /// The quantiles readers expose, by field name: p50, p75, p90, p99, p999.
+    ///
+    /// ```swift
+    /// for (name, q) in HistogramValues.exposedQuantiles { print(name, values.quantile(q)) }
+    /// ```
     public static let exposedQuantiles: [(name: String, q: Double)] = [
         ("p50", 0.5), ("p75", 0.75), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999),
     ]
@@ -158,6 +162,10 @@ public struct HistogramValues: Sendable, Equatable {
 
     /// Two histograms are equal when every component is, bit for bit (so NaN sums compare
     /// equal to themselves).
+    ///
+    /// ```swift
+    /// HistogramValues.merged([a, b]) == union   // true for integer values
+    /// ```
     public static func == (a: HistogramValues, b: HistogramValues) -> Bool {
         a.sum.bitPattern == b.sum.bitPattern && a.minimum == b.minimum && a.maximum == b.maximum
             && a.resolution.bitPattern == b.resolution.bitPattern && a.buckets == b.buckets

@@ -46,6 +46,10 @@ public struct InPlaceWords {
     }
 
     /// Word `index` (relaxed load); traps if `index` is not in `0..<count`.
+    ///
+    /// ```swift
+    /// let first = words.load(0)
+    /// ```
     @inlinable @inline(__always)
     public func load(_ index: Int) -> UInt64 {
         precondition(UInt(bitPattern: index) < UInt(bitPattern: count), "record word index out of range")
@@ -53,6 +57,10 @@ public struct InPlaceWords {
     }
 
     /// Stores `value` into word `index` (relaxed store); traps if `index` is not in `0..<count`.
+    ///
+    /// ```swift
+    /// words.store(42, at: 1)
+    /// ```
     @inlinable @inline(__always)
     public func store(_ value: UInt64, at index: Int) {
         precondition(UInt(bitPattern: index) < UInt(bitPattern: count), "record word index out of range")

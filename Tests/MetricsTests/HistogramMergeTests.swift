@@ -2,6 +2,7 @@ import Foundation
 import Metrics
 import MmStatsCore
 import MmStatsTestSupport
+import Synchronization
 import Testing
 
 /// Hands a value to another thread that then owns it (a histogram handle belongs to one thread).
@@ -80,5 +81,58 @@ struct HistogramMergeTests {
         #expect(HistogramValues.merged([one, milli]) == nil)
         #expect(HistogramValues.merged([one, plain]) == nil, "a counter is not a histogram")
         #expect(HistogramValues.merged([one, one])?.count == 0)
+    }
+}
+
+/// A reader next to a writer that keeps recording.
+@Suite("Histogram read while recorded")
+struct HistogramConcurrencyTests {
+    @Test("count never goes back, percentiles stay ordered and within [min, max]")
+    func readerDuringWrites() throws {
+        let directory = TemporaryDirectory("hist-concurrent")
+        let stats = try StatsWriter(directory.options())
+        let histogram = Handed(value: try stats.histogram("h"))
+        histogram.value.record(5_000)  // past the first record's moment with min set and max not yet
+        let path = stats.path
+        let done = Mutex(false)
+        let problems = Mutex<[String]>([])
+        let reads = Mutex(0)
+        onThreads(2) { thread in
+            if thread == 0 {
+                var random = SeededGenerator(seed: 8)
+                for _ in 0..<2_000_000 { histogram.value.record(UInt64.random(in: 1...10_000_000, using: &random)) }
+                done.withLock { $0 = true }
+                return
+            }
+            var last: UInt64 = 0
+            let registry = HistogramTesting.registry
+            while true {
+                let finished = done.withLock { $0 }
+                guard let reader = try? StatsReader(path: path, registry: registry),
+                    let sample = try? reader.snapshot().metric("h"),
+                    let values = HistogramValues(sample.fields)
+                else {
+                    problems.withLock { $0.append("cannot read") }
+                    return
+                }
+                let count = values.count
+                let p = HistogramValues.exposedQuantiles.map { values.quantile($0.q) }
+                var problem: String? = nil
+                if count < last { problem = "count went back: \(count) < \(last)" }
+                if zip(p, p.dropFirst()).contains(where: { $0 > $1 }) { problem = "unordered percentiles \(p)" }
+                if count > 0, let first = p.first, let top = p.last,
+                    first < Double(values.minimum) || top > Double(values.maximum)
+                {
+                    problem = "percentiles \(p) outside [\(values.minimum), \(values.maximum)]"
+                }
+                if let problem { problems.withLock { $0.append(problem) } }
+                last = count
+                reads.withLock { $0 += 1 }
+                if finished { return }
+            }
+        }
+        #expect(problems.withLock { $0 } == [])
+        #expect(reads.withLock { $0 } >= 1)
+        #expect(histogram.value.values.count == 2_000_001)
     }
 }
