@@ -6,7 +6,7 @@ import MmStatsCore
 /// Values are counted in units of `resolution` (docs/FORMAT.md §11.2): `record(_: UInt64)`
 /// takes a number of units, `record(_: Double)` a real value that it rounds to units. Relative
 /// error of every percentile: at most 0.79 % (exact below 128 units) from 0 to 2^42 units;
-/// larger values share the last bucket, while `min`, `max` and `sum` stay exact.
+/// larger values share the last bucket, while `min` and `max` stay exact.
 ///
 /// ```swift
 /// let sizes = try stats.histogram("response.bytes", unit: "B")
