@@ -17,6 +17,8 @@ public enum MetricsPlugin {
             TextKind(),
             StaticKind(.int64),
             MovingAverageKind(),
+            HistogramKind(),
+            TimerKind(),
         ])
 }
 

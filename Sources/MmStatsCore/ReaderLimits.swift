@@ -5,8 +5,8 @@ import CMmStats
 /// A writer's file is untrusted input. These budgets do not depend on the file's apparent
 /// size (a sparse file can claim a terabyte), so a small hostile file costs at most this
 /// much, and a file over budget is an error that names the limit, never an exhausted process.
-/// The defaults are far above what real files need (a file of 10,000 histograms fits), and
-/// are documented in docs/FORMAT.md §6.
+/// The defaults are far above what real files need (a file of 442 histograms fits: 2,372
+/// components each), and are documented in docs/FORMAT.md §6.
 ///
 /// ```swift
 /// var limits = ReaderLimits()

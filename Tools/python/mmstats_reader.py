@@ -735,6 +735,73 @@ def _expose_moving_average(fields: Dict[str, object], now: int) -> List[Tuple[st
     return list(fields.items()) + [("mean", 0.0 if n == 0 else fields["sum"] / n)]
 
 
+#: histogram and timer records (FORMAT.md §11.2): sum, min, max, resolution, b0 … b2367
+HISTOGRAM_BUCKETS = 2368
+HISTOGRAM_FIELDS = ["sum", "min", "max", "resolution"] + [f"b{i}" for i in range(HISTOGRAM_BUCKETS)]
+HISTOGRAM_QUANTILES = (("p50", 0.5), ("p75", 0.75), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))
+
+
+def histogram_lower_bound(index: int) -> int:
+    """The smallest value (in units) of histogram bucket ``index`` (FORMAT.md §11.2)."""
+    if index < 128:
+        return index
+    shift = index // 64 - 1
+    return (index - shift * 64) << shift
+
+
+def histogram_representative(index: int) -> float:
+    """The midpoint of bucket ``index``: lower + (width - 1) / 2, in binary64."""
+    width = 1 if index < 128 else 1 << (index // 64 - 1)
+    return float(histogram_lower_bound(index)) + float(width - 1) / 2
+
+
+def histogram_quantile(q: float, buckets: List[int], count: int, minimum: int, maximum: int) -> float:
+    """The value (in units) at quantile ``q``: the representative of the first bucket whose
+    cumulative count (mod 2^64) reaches max(1, ceil(q * count)), clamped to [min, max]."""
+    if count == 0:
+        return 0.0
+    rank = max(1.0, float(math.ceil(q * float(count))))
+    cumulative = 0
+    for index, n in enumerate(buckets):
+        cumulative = (cumulative + n) & 0xFFFFFFFFFFFFFFFF
+        if float(cumulative) >= rank:
+            return min(max(histogram_representative(index), float(minimum)), float(maximum))
+    return float(maximum)
+
+
+def _expose_histogram(fields: Dict[str, object], now: int) -> List[Tuple[str, object]]:
+    """``histogram`` and ``timer``: count, sum, min, max, mean, p50, p75, p90, p99, p999.
+
+    A record without exactly the histogram's field names, or whose sum or resolution is not
+    a float or whose min, max or buckets are not non-negative integers, shows its components.
+    """
+    if list(fields) != HISTOGRAM_FIELDS:
+        return list(fields.items())
+    values = list(fields.values())
+    total, minimum, maximum, resolution = values[0], values[1], values[2], values[3]
+    buckets = values[4:]
+
+    def natural(v: object) -> bool:
+        return type(v) is int and v >= 0
+
+    if (type(total) is not float or type(resolution) is not float
+            or not all(natural(v) for v in [minimum, maximum] + buckets)):
+        return list(fields.items())
+    count = sum(buckets) & 0xFFFFFFFFFFFFFFFF
+    empty = count == 0
+    out: List[Tuple[str, object]] = [
+        ("count", count),
+        ("sum", total),
+        ("min", 0.0 if empty else float(minimum) * resolution),
+        ("max", 0.0 if empty else float(maximum) * resolution),
+        ("mean", 0.0 if empty else total / float(count)),
+    ]
+    for name, q in HISTOGRAM_QUANTILES:
+        out.append((name, 0.0 if empty
+                    else histogram_quantile(q, buckets, count, minimum, maximum) * resolution))
+    return out
+
+
 #: kind name -> function(raw fields by name, now in CLOCK_MONOTONIC ns) -> exposed fields;
 #: a metric of a kind listed here gets an ``exposed`` member (docs/SLURP-JSON.md)
 EXPOSE = {
@@ -745,6 +812,8 @@ EXPOSE = {
     "text": _expose_identity,
     "static": _expose_identity,
     "moving-average": _expose_moving_average,
+    "histogram": _expose_histogram,
+    "timer": _expose_histogram,
 }
 
 

@@ -1,0 +1,69 @@
+import Synchronization
+
+extension Record {
+    /// One-word-at-a-time access to this record, for kinds whose records are too large to copy
+    /// on every update (a histogram has 2,372 words); nil for a double-buffer record, whose
+    /// words only ``update(_:)`` may change.
+    ///
+    /// In the word layout each store lands in the file at once (docs/FORMAT.md §5.1: readers
+    /// see every word on its own); in a page-flip file it lands in the working page and is
+    /// published by the writer's next `publish()`. Use either this or ``update(_:)`` on a
+    /// record, not both: `update` would store its own copy of every word over these stores.
+    ///
+    /// ```swift
+    /// let record = try stats.record("sizes", kind: MySizesKind())
+    /// if let words = record.inPlace { words.store(words.load(3) &+ 1, at: 3) }
+    /// ```
+    public var inPlace: InPlaceWords? {
+        if isDoubleBuffer { return nil }
+        return InPlaceWords(base: target ?? shadowAtomics, count: words, owner: owner)
+    }
+
+    private var shadowAtomics: UnsafeMutablePointer<Atomic<UInt64>> {
+        UnsafeMutableRawPointer(shadow).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+}
+
+/// The words of a word-layout or page-flip record, each loaded and stored on its own with a
+/// relaxed atomic access (see ``Record/inPlace``).
+///
+/// Like every handle it belongs to its writer's thread and keeps the writer's mapping alive.
+///
+/// ```swift
+/// let words = try #require(record.inPlace)
+/// words.store(words.load(0) &+ 1, at: 0)
+/// ```
+public struct InPlaceWords {
+    @usableFromInline let base: UnsafeMutablePointer<Atomic<UInt64>>
+    /// Words in the record.
+    public let count: Int
+    @usableFromInline let owner: StatsWriter
+
+    init(base: UnsafeMutablePointer<Atomic<UInt64>>, count: Int, owner: StatsWriter) {
+        self.base = base
+        self.count = count
+        self.owner = owner
+    }
+
+    /// Word `index` (relaxed load); traps if `index` is not in `0..<count`.
+    ///
+    /// ```swift
+    /// let first = words.load(0)
+    /// ```
+    @inlinable @inline(__always)
+    public func load(_ index: Int) -> UInt64 {
+        precondition(UInt(bitPattern: index) < UInt(bitPattern: count), "record word index out of range")
+        return base[index].load(ordering: .relaxed)
+    }
+
+    /// Stores `value` into word `index` (relaxed store); traps if `index` is not in `0..<count`.
+    ///
+    /// ```swift
+    /// words.store(42, at: 1)
+    /// ```
+    @inlinable @inline(__always)
+    public func store(_ value: UInt64, at index: Int) {
+        precondition(UInt(bitPattern: index) < UInt(bitPattern: count), "record word index out of range")
+        base[index].store(value, ordering: .relaxed)
+    }
+}
