@@ -1,3 +1,4 @@
+import Metrics
 import MmStatsCore
 
 #if canImport(Glibc)
@@ -13,14 +14,6 @@ enum Demo {
           Writes a demo stats file under the stats root (\(StatsDirectory.defaultRoot())),
           updates it continuously, and prints what a reader sees once a second.
         """
-
-    /// Two components: how many jobs and their total seconds, always updated together.
-    struct JobTimeKind: MetricKind {
-        var name: String { "timing" }
-        var signature: Signature { Signature([.uint64, .float64]) }
-        var fieldNames: [String] { ["count", "sum"] }
-        var defaultLayout: LayoutID { .doubleBuffer }
-    }
 
     static func run(_ arguments: [String]) -> Int32 {
         var seconds = 5
@@ -45,25 +38,39 @@ enum Demo {
         }
         do throws(MmStatsError) {
             let stats = try StatsWriter(WriterOptions(application: "mmstats-demo", model: "DemoStats"))
+            // One metric of every built-in kind (docs/FORMAT.md §11).
             let requests = try stats.counter("http.requests", dimensions: ["code": "200"], help: "requests answered")
             let errors = try stats.counter("http.requests", dimensions: ["code": "500"])
             let depth = try stats.gauge("queue.depth", unit: "jobs")
             let load = try stats.doubleGauge("cpu.load")
-            let jobs = try stats.record("job.time", kind: JobTimeKind(), unit: "seconds")
+            let ready = try stats.flag("server.ready")
+            let state = try stats.text("server.state", capacity: 16)
+            try stats.processFacts(version: "1.0.0", build: "demo")
+            let jobs = try stats.record("job.time", kind: AverageKind(), unit: "s")
+            let recent = try stats.movingAverage("job.recent", window: 100, unit: "s")
+            let sizes = try stats.histogram("response.bytes", unit: "B")
+            let latency = try stats.timer("request.latency")
             print("mmstats demo: writing \(stats.path.terminalSafe) for \(seconds) s\n")
             let reader = try StatsReader(path: stats.path)
             var tick = 0
+            state.set("starting")
             for second in 0..<max(seconds, 1) {
+                ready.set(true)
+                state.set(second % 2 == 0 ? "serving" : "busy")
                 for _ in 0..<1000 {
                     tick += 1
                     requests.increment()
                     if tick % 97 == 0 { errors.increment() }
                     depth.set(Int64(tick % 37))
                     load.set(Double(tick % 97) / 97)
+                    let jobSeconds = 0.001 * Double(tick % 7)
                     jobs.update { w in
                         w[0] += 1
-                        w[double: 1] += 0.001 * Double(tick % 7)
+                        w[double: 1] += jobSeconds
                     }
+                    recent.add(jobSeconds)
+                    sizes.record(200 + (tick * 7919) % 4000)
+                    latency.record(nanoseconds: UInt64(50_000 + (tick * 104_729) % 2_000_000))
                     if seconds > 0 { usleep(1000) }
                 }
                 print("-- after \(second + 1) s")
