@@ -9,7 +9,7 @@ import MmStatsCore
 /// ```
 public enum MetricsPlugin {
     /// The plugin holding this module's kinds.
-    public static let plugin = Plugin(name: "metrics", version: "0.1", kinds: [AverageKind()])
+    public static let plugin = Plugin(name: "metrics", version: "0.1", kinds: [AverageKind(), MeterKind()])
 }
 
 /// A running average: a count and a sum updated together (double buffer), exposing the mean.

@@ -10,5 +10,5 @@ import MmStatsCore
 /// ```
 public enum WindowsPlugin {
     /// The plugin holding this module's kinds and evaluators.
-    public static let plugin = Plugin(name: "windows", version: "0.1")
+    public static let plugin = Plugin(name: "windows", version: "0.1", kinds: [WindowKind(), WindowHistogramKind()])
 }
