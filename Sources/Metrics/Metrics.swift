@@ -19,6 +19,7 @@ public enum MetricsPlugin {
             MovingAverageKind(),
             HistogramKind(),
             TimerKind(),
+            MeterKind(),
         ])
 }
 

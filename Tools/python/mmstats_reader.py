@@ -802,6 +802,119 @@ def _expose_histogram(fields: Dict[str, object], now: int) -> List[Tuple[str, ob
     return out
 
 
+# Meters and windows (FORMAT.md §11.4, §11.5) -----------------------------------
+
+_U64 = (1 << 64) - 1
+_METER_INTERVAL = 5_000_000_000
+_METER_SLOTS = 181
+_METER_ALPHAS = (float.fromhex("0x1.477f8204cb218p-4"), float.fromhex("0x1.0ecdbf52574e0p-6"),
+                 float.fromhex("0x1.6b1453a243300p-8"))
+
+
+def _expose_meter(fields: Dict[str, object], now: int) -> List[Tuple[str, object]]:
+    """``meter``: count, mean_rate and the 1/5/15-minute EWMA rates at ``now``."""
+    values = list(fields.values())
+    if len(values) != 2 + 3 * _METER_SLOTS or next(iter(fields)) != "count":
+        return list(fields.items())
+    count, start = values[0], values[1]
+    current = now // _METER_INTERVAL
+    oldest = current - (_METER_SLOTS - 1) if current >= _METER_SLOTS - 1 else 0
+    first = max(start // _METER_INTERVAL, oldest)
+    rates = [0.0, 0.0, 0.0]
+    for k in range(first, current):
+        base = 2 + 3 * (k % _METER_SLOTS)
+        events = values[base + 1] if values[base] == k and values[base + 2] == k else 0
+        instant = float(events) / 5.0
+        for i, alpha in enumerate(_METER_ALPHAS):
+            rates[i] = instant if k == first else rates[i] + alpha * (instant - rates[i])
+    mean = float(count) / (float(now - start) / 1_000_000_000.0) if now > start else 0.0
+    return [("count", count), ("mean_rate", mean), ("m1_rate", rates[0]), ("m5_rate", rates[1]),
+            ("m15_rate", rates[2])]
+
+
+def _window_span(now: int, granularity: int, slots: int, start: int):
+    """The window's intervals at ``now``: (first, current, seconds covered)."""
+    current = now // granularity
+    first = current - (slots - 1) if current >= slots - 1 else 0
+    begin = max(first * granularity, start)
+    seconds = float(now - begin) / 1_000_000_000.0 if now > begin else 0.0
+    return first, current, seconds
+
+
+def _expose_window(fields: Dict[str, object], now: int) -> List[Tuple[str, object]]:
+    """``window``: count, sum, mean, rate and seconds at ``now``."""
+    values = list(fields.values())
+    slots = (len(values) - 3) // 4
+    if (len(values) <= 3 or slots < 1 or len(values) != 3 + 4 * slots or next(iter(fields)) != "length"
+            or values[1] == 0):
+        return list(fields.items())
+    first, current, seconds = _window_span(now, values[1], slots, values[2])
+    count, total = 0, 0.0
+    for k in range(first, current + 1):
+        base = 3 + 4 * (k % slots)
+        if values[base] == k and values[base + 3] == k:
+            count = (count + values[base + 1]) & _U64
+            total += values[base + 2]
+    return [("count", count), ("sum", total), ("mean", 0.0 if count == 0 else total / count),
+            ("rate", float(count) / seconds if seconds > 0 else 0.0), ("seconds", seconds)]
+
+
+_WH_BUCKETS = 2368
+_WH_PERCENTILES = (("p50", 0.5), ("p75", 0.75), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))
+
+
+def _wh_representative(index: int) -> float:
+    """HistogramScheme's midpoint of bucket ``index`` (FORMAT.md §11.2)."""
+    if index < 128:
+        return float(index)
+    shift = index // 64 - 1
+    lower = (index - shift * 64) << shift
+    return float(lower) + float((1 << shift) - 1) / 2
+
+
+def _wh_quantile(q: float, buckets: List[int], count: int, minimum: int, maximum: int) -> float:
+    """The value at quantile ``q``: rank max(1, ceil(q × count)), clamped to [min, max]."""
+    if count == 0:
+        return 0.0
+    rank = max(1.0, float(math.ceil(q * float(count))))
+    cumulative = 0
+    for index, n in enumerate(buckets):
+        cumulative = (cumulative + n) & _U64
+        if float(cumulative) >= rank:
+            return min(max(_wh_representative(index), float(minimum)), float(maximum))
+    return float(maximum)
+
+
+def _expose_window_histogram(fields: Dict[str, object], now: int) -> List[Tuple[str, object]]:
+    """``window-histogram``: count, sum, mean, rate, seconds, min, max and percentiles at ``now``."""
+    values = list(fields.values())
+    slot_words = _WH_BUCKETS + 5
+    slots = (len(values) - 4) // slot_words
+    if (len(values) <= 4 or slots < 1 or len(values) != 4 + slot_words * slots
+            or next(iter(fields)) != "length" or values[1] == 0):
+        return list(fields.items())
+    resolution = values[3]
+    first, current, seconds = _window_span(now, values[1], slots, values[2])
+    buckets = [0] * _WH_BUCKETS
+    count, total, minimum, maximum = 0, 0.0, _U64, 0
+    for k in range(first, current + 1):
+        base = 4 + slot_words * (k % slots)
+        if values[base] == k and values[base + slot_words - 1] == k:
+            total += values[base + 1]
+            minimum = min(minimum, values[base + 2])
+            maximum = max(maximum, values[base + 3])
+            for i, n in enumerate(values[base + 4:base + 4 + _WH_BUCKETS]):
+                buckets[i] = (buckets[i] + n) & _U64
+                count = (count + n) & _U64
+    out = [("count", count), ("sum", total), ("mean", 0.0 if count == 0 else total / count),
+           ("rate", float(count) / seconds if seconds > 0 else 0.0), ("seconds", seconds),
+           ("min", 0.0 if count == 0 else float(minimum) * resolution),
+           ("max", 0.0 if count == 0 else float(maximum) * resolution)]
+    for name, q in _WH_PERCENTILES:
+        out.append((name, _wh_quantile(q, buckets, count, minimum, maximum) * resolution))
+    return out
+
+
 #: kind name -> function(raw fields by name, now in CLOCK_MONOTONIC ns) -> exposed fields;
 #: a metric of a kind listed here gets an ``exposed`` member (docs/SLURP-JSON.md)
 EXPOSE = {
@@ -814,6 +927,9 @@ EXPOSE = {
     "moving-average": _expose_moving_average,
     "histogram": _expose_histogram,
     "timer": _expose_histogram,
+    "meter": _expose_meter,
+    "window": _expose_window,
+    "window-histogram": _expose_window_histogram,
 }
 
 
