@@ -1,5 +1,6 @@
 import Metrics
 import MmStatsCore
+import Windows
 
 #if canImport(Glibc)
     import Glibc
@@ -50,6 +51,10 @@ enum Demo {
             let recent = try stats.movingAverage("job.recent", window: 100, unit: "s")
             let sizes = try stats.histogram("response.bytes", unit: "B")
             let latency = try stats.timer("request.latency")
+            let arrivals = try stats.meter("http.arrivals")
+            let recentWait = try stats.window("queue.wait", unit: "s", length: .seconds(10), granularity: .seconds(1))
+            let recentSizes = try stats.windowHistogram(
+                "response.bytes.recent", unit: "B", length: .seconds(30), granularity: .seconds(10))
             print("mmstats demo: writing \(stats.path.terminalSafe) for \(seconds) s\n")
             let reader = try StatsReader(path: stats.path)
             var tick = 0
@@ -69,7 +74,11 @@ enum Demo {
                         w[double: 1] += jobSeconds
                     }
                     recent.add(jobSeconds)
-                    sizes.record(200 + (tick * 7919) % 4000)
+                    let size = 200 + (tick * 7919) % 4000
+                    sizes.record(size)
+                    recentSizes.record(UInt64(size))
+                    arrivals.mark()
+                    recentWait.record(jobSeconds)
                     latency.record(nanoseconds: UInt64(50_000 + (tick * 104_729) % 2_000_000))
                     if seconds > 0 { usleep(1000) }
                 }
