@@ -261,7 +261,6 @@ enum Detached {
             let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
             var options = WriterOptions(application: "detached", model: "detached")
             options.root = path
-            options.maximumSize = 16 * Format.pageSize
             guard let writer = try? StatsWriter(options) else {
                 rmdir(path + "/detached/detached")
                 rmdir(path + "/detached")

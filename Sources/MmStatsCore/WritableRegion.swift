@@ -123,7 +123,11 @@ final class PrivateArena {
         if let current, offset + bytes <= capacity {
             block = current
         } else {
-            let size = max(bytes, 16 * 1024).aligned(to: Format.pageSize)
+            // Blocks start half a page in: the file allocates records from page boundaries in
+            // the same order, so shadows at the same offsets within a page would alias their
+            // records (a load from the shadow waits on the store to the record: "4K aliasing").
+            let skew = Format.pageSize / 2
+            let size = max(bytes + skew, 16 * 1024).aligned(to: Format.pageSize)
             // Zero-filled and page-aligned; if the kernel refuses, the heap (never freed either).
             if case .success(let pointer) = Sys.mmap(
                 length: size, protection: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS, fd: -1)
@@ -136,7 +140,7 @@ final class PrivateArena {
             blocks.append((block, size))
             current = block
             capacity = size
-            offset = 0
+            offset = skew
         }
         used = offset + bytes
         return (block + offset).bindMemory(to: UInt64.self, capacity: max(words, 1))
