@@ -87,3 +87,73 @@ func utcNow() -> String {
     let length = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
     return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
+
+// MARK: JSON
+
+/// Where `print` goes until `printJSON`: standard output, or standard error with `--json`.
+nonisolated(unsafe) var jsonOutput: Int32 = -1
+
+/// Sends the human report to standard error, keeping standard output for the JSON.
+func reportToStandardError() {
+    jsonOutput = dup(1)
+    dup2(2, 1)
+}
+
+/// `text` as a JSON string literal.
+func jsonString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20:
+            let hex = String(scalar.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}
+
+/// A number of nanoseconds as JSON (null when not measured).
+func jsonNumber(_ x: Double?) -> String {
+    guard let x, x.isFinite else { return "null" }
+    return "\(x)"
+}
+
+func jsonRows(_ rows: [Row], numberedFrom first: Int) -> String {
+    rows.enumerated().map { index, row in
+        let met = row.target.map { row.mmstats.best <= $0 ? "true" : "false" } ?? "null"
+        let runs = { (timing: Timing?) in
+            "[" + (timing?.samples.map { jsonNumber($0) }.joined(separator: ", ") ?? "") + "]"
+        }
+        return "    {\"number\": \(first + index), \"name\": \(jsonString(row.operation)), "
+            + "\"mmstats_ns\": \(jsonNumber(row.mmstats.best)), \"baseline_ns\": \(jsonNumber(row.baseline?.best)), "
+            + "\"target_ns\": \(jsonNumber(row.target)), \"met\": \(met), "
+            + "\"baseline\": \(jsonString(row.baselineName)), "
+            + "\"mmstats_runs_ns\": \(runs(row.mmstats)), \"baseline_runs_ns\": \(runs(row.baseline))}"
+    }.joined(separator: ",\n")
+}
+
+/// Prints every row as JSON on the original standard output (docs/BENCHMARKS.md, "JSON").
+func printJSON(
+    rows: [Row], diagnostics: [Row], started: String, quick: Bool, loadBefore: String, loadAfter: String
+) {
+    if jsonOutput >= 0 {
+        fflush(nil)
+        dup2(jsonOutput, 1)
+    }
+    print("{")
+    print("  \"started\": \(jsonString(started)), \"quick\": \(quick), ")
+    print("  \"load_before\": \(jsonString(loadBefore)), \"load_after\": \(jsonString(loadAfter)),")
+    print("  \"rows\": [")
+    print(jsonRows(rows, numberedFrom: 1))
+    print("  ],")
+    print("  \"diagnostics\": [")
+    print(jsonRows(diagnostics, numberedFrom: rows.count + 1))
+    print("  ]")
+    print("}")
+    fflush(nil)
+}

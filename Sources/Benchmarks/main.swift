@@ -1,7 +1,7 @@
 // mmstats-benchmarks: ns per operation of the writer's and reader's hot paths, each next to
 // a baseline measured in the same run. See docs/BENCHMARKS.md.
 //
-//   swift run -c release mmstats-benchmarks [--quick]
+//   swift run -c release mmstats-benchmarks [--quick] [--json]
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -25,10 +25,13 @@ func removeTree(_ path: String) {
 }
 
 let arguments = CommandLine.arguments.dropFirst()
-if arguments.contains(where: { $0 != "--quick" }) {
-    print("usage: mmstats-benchmarks [--quick]   (--quick: 10x fewer iterations, for smoke runs)")
+if arguments.contains(where: { $0 != "--quick" && $0 != "--json" }) {
+    print(
+        "usage: mmstats-benchmarks [--quick] [--json]   (--quick: 10x fewer iterations, for smoke runs;"
+            + " --json: the results as JSON on standard output, the report on standard error)")
     exit(arguments.contains("--help") || arguments.contains("-h") ? 0 : 2)
 }
+if arguments.contains("--json") { reportToStandardError() }
 let plan = Plan(quick: arguments.contains("--quick"))
 let root = "/dev/shm/mmstats-bench-\(getpid())"
 guard mkdir(root, 0o700) == 0 else {
@@ -70,3 +73,8 @@ print("")
 printInterference(interference)
 print("")
 print("checksum \(checksum)")
+if arguments.contains("--json") {
+    printJSON(
+        rows: rows, diagnostics: diagnostics, started: started, quick: plan.quick, loadBefore: loadBefore,
+        loadAfter: loadAfter)
+}

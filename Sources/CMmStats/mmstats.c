@@ -12,6 +12,10 @@
 
 int64_t mmstats_gettid(void) { return (int64_t)syscall(SYS_gettid); }
 
+_Thread_local uint32_t mmstats_thread_shard __attribute__((tls_model("initial-exec"))) = 0;
+
+void mmstats_set_current_shard(uint32_t shard) { mmstats_thread_shard = shard; }
+
 const char *mmstats_secure_getenv(const char *name) { return secure_getenv(name); }
 
 // SIGBUS guard. A reader maps files that other processes own; if one is truncated, a load

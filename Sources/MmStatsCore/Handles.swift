@@ -8,14 +8,16 @@ import Synchronization
 /// requests.increment(by: 10)
 /// ```
 ///
-/// A handle belongs to its writer's thread; it keeps the writer's mapping alive.
-public struct Counter {
+/// A handle belongs to its writer's thread. It is two words of plain data (no reference), so
+/// copying it costs nothing wherever it is kept: a local, a `let` or `var` property. It does
+/// not keep its writer alive; keep the writer (or the model holding it) for as long as readers
+/// should see the metric. A handle that outlives its writer stays safe: writers never unmap
+/// memory a handle can point at (see `StatsWriter`), so its updates go to private memory.
+public struct Counter: BitwiseCopyable {
     @usableFromInline let word: UnsafeMutablePointer<Atomic<UInt64>>
-    @usableFromInline let owner: StatsWriter
 
-    init(_ registration: StatsWriter.Registration, owner: StatsWriter) {
+    init(_ registration: StatsWriter.Registration) {
         self.word = registration.target ?? registration.shadowWords
-        self.owner = owner
     }
 
     /// Adds `amount` (wrapping at 2^64).
@@ -36,13 +38,11 @@ public struct Counter {
 /// depth.set(42)
 /// depth.add(-1)
 /// ```
-public struct Gauge {
+public struct Gauge: BitwiseCopyable {
     @usableFromInline let word: UnsafeMutablePointer<Atomic<UInt64>>
-    @usableFromInline let owner: StatsWriter
 
-    init(_ registration: StatsWriter.Registration, owner: StatsWriter) {
+    init(_ registration: StatsWriter.Registration) {
         self.word = registration.target ?? registration.shadowWords
-        self.owner = owner
     }
 
     /// Stores `value`.
@@ -68,13 +68,11 @@ public struct Gauge {
 /// let load = try stats.doubleGauge("cpu.load")
 /// load.set(0.75)
 /// ```
-public struct DoubleGauge {
+public struct DoubleGauge: BitwiseCopyable {
     @usableFromInline let word: UnsafeMutablePointer<Atomic<UInt64>>
-    @usableFromInline let owner: StatsWriter
 
-    init(_ registration: StatsWriter.Registration, owner: StatsWriter) {
+    init(_ registration: StatsWriter.Registration) {
         self.word = registration.target ?? registration.shadowWords
-        self.owner = owner
     }
 
     /// Stores `value`.
@@ -151,26 +149,24 @@ public struct RecordWords {
 /// let stats = try writer.record("job.time", kind: MyTimingKind())
 /// stats.update { w in w[0] += 1; w[double: 1] += 0.25 }
 /// ```
-public struct Record {
+public struct Record: BitwiseCopyable {
     @usableFromInline let shadow: UnsafeMutablePointer<UInt64>
     @usableFromInline let target: UnsafeMutablePointer<Atomic<UInt64>>?
     @usableFromInline let words: Int
     @usableFromInline let isDoubleBuffer: Bool
-    @usableFromInline let owner: StatsWriter
-    // Only what `update` needs lives in the handle, so copying one costs a single retain;
-    // the descriptor is looked up in the writer.
-    private let metricID: Int
+    // No reference in the handle, so copying it (out of a `var` property, say) retains
+    // nothing: the descriptor lives in an anchor that is never freed (see `RecordAnchor`).
+    private let anchor: Unmanaged<RecordAnchor>
 
     /// The record's descriptor.
-    public var descriptor: MetricDescriptor { owner.descriptors[metricID] }
+    public var descriptor: MetricDescriptor { anchor.takeUnretainedValue().descriptor }
 
-    init(_ registration: StatsWriter.Registration, owner: StatsWriter) {
+    init(_ registration: StatsWriter.Registration) {
         self.shadow = registration.shadow
         self.target = registration.target
         self.words = registration.descriptor.signature.words
         self.isDoubleBuffer = registration.descriptor.layout == .doubleBuffer
-        self.owner = owner
-        self.metricID = registration.descriptor.metricID
+        self.anchor = Unmanaged.passUnretained(registration.anchor)
     }
 
     /// Changes the record in place and publishes it by its layout's write protocol.
@@ -237,7 +233,7 @@ extension StatsWriter {
         _ name: String, dimensions: KeyValuePairs<String, String> = [:], unit: String = "", help: String = ""
     ) throws(MmStatsError) -> Counter {
         let registration = try registerScalar(name, dimensions, CounterKind(), unit, help)
-        return Counter(registration, owner: self)
+        return Counter(registration)
     }
 
     /// The integer gauge with this name and dimensions, registered on first use.
@@ -245,7 +241,7 @@ extension StatsWriter {
         _ name: String, dimensions: KeyValuePairs<String, String> = [:], unit: String = "", help: String = ""
     ) throws(MmStatsError) -> Gauge {
         let registration = try registerScalar(name, dimensions, GaugeKind.integer, unit, help)
-        return Gauge(registration, owner: self)
+        return Gauge(registration)
     }
 
     /// The floating-point gauge with this name and dimensions, registered on first use.
@@ -253,7 +249,7 @@ extension StatsWriter {
         _ name: String, dimensions: KeyValuePairs<String, String> = [:], unit: String = "", help: String = ""
     ) throws(MmStatsError) -> DoubleGauge {
         let registration = try registerScalar(name, dimensions, GaugeKind.double, unit, help)
-        return DoubleGauge(registration, owner: self)
+        return DoubleGauge(registration)
     }
 
     /// A record of `kind`, optionally starting from `initial` values (one per component).
@@ -291,7 +287,7 @@ extension StatsWriter {
         let registration = try register(
             name: name, dimensions: dimensions.map { Dimension($0.key, $0.value) }, kind: kind, unit: unit, help: help,
             layout: layout, cacheLineAligned: cacheLineAligned, initial: initialWords)
-        return Record(registration, owner: self)
+        return Record(registration)
     }
 
     private func registerScalar(

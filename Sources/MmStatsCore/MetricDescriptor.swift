@@ -28,15 +28,18 @@ public struct LayoutID: RawRepresentable, Equatable, Hashable, Sendable, CustomS
     public static let doubleBuffer = LayoutID(rawValue: 2)
     /// Two pages published by one flip: every page-flip record of a file from one instant.
     public static let pageFlip = LayoutID(rawValue: 3)
+    /// Per-thread shards of a record, summed by readers: thread-safe counters (§11.6).
+    public static let sharded = LayoutID(rawValue: 4)
     /// Legacy v1 fields (never stored in a v2 file).
     public static let v1 = LayoutID(rawValue: 0)
 
-    /// `word`, `double-buffer`, `page-flip`, `v1` (legacy fields) or `layout-N`.
+    /// `word`, `double-buffer`, `page-flip`, `sharded`, `v1` (legacy fields) or `layout-N`.
     public var description: String {
         switch self {
         case .word: "word"
         case .doubleBuffer: "double-buffer"
         case .pageFlip: "page-flip"
+        case .sharded: "sharded"
         case .v1: "v1"
         default: "layout-\(rawValue)"
         }

@@ -55,10 +55,10 @@ public struct Plugin: Sendable {
         self.evaluators = evaluators
     }
 
-    /// The core's own plugin: counter and gauge kinds and the three built-in layouts.
+    /// The core's own plugin: counter and gauge kinds and the four built-in layouts.
     public static let core = Plugin(
         name: "core", version: "2.0", kinds: [CounterKind(), GaugeKind.integer],
-        layouts: [WordLayout(), DoubleBufferLayout(), PageFlipLayout()])
+        layouts: [WordLayout(), DoubleBufferLayout(), PageFlipLayout(), ShardedLayout()])
 }
 
 /// Holds plugins and finds their kinds, layouts and evaluators by name or id; thread-safe.

@@ -16,7 +16,7 @@ extension Record {
     /// ```
     public var inPlace: InPlaceWords? {
         if isDoubleBuffer { return nil }
-        return InPlaceWords(base: target ?? shadowAtomics, count: words, owner: owner)
+        return InPlaceWords(base: target ?? shadowAtomics, count: words)
     }
 
     private var shadowAtomics: UnsafeMutablePointer<Atomic<UInt64>> {
@@ -27,22 +27,21 @@ extension Record {
 /// The words of a word-layout or page-flip record, each loaded and stored on its own with a
 /// relaxed atomic access (see ``Record/inPlace``).
 ///
-/// Like every handle it belongs to its writer's thread and keeps the writer's mapping alive.
+/// Like every handle it belongs to its writer's thread and holds no reference: its memory is
+/// never unmapped while the process runs (docs/FORMAT.md §11.6), so a copy costs nothing.
 ///
 /// ```swift
 /// let words = try #require(record.inPlace)
 /// words.store(words.load(0) &+ 1, at: 0)
 /// ```
-public struct InPlaceWords {
+public struct InPlaceWords: BitwiseCopyable {
     @usableFromInline let base: UnsafeMutablePointer<Atomic<UInt64>>
     /// Words in the record.
     public let count: Int
-    @usableFromInline let owner: StatsWriter
 
-    init(base: UnsafeMutablePointer<Atomic<UInt64>>, count: Int, owner: StatsWriter) {
+    init(base: UnsafeMutablePointer<Atomic<UInt64>>, count: Int) {
         self.base = base
         self.count = count
-        self.owner = owner
     }
 
     /// Word `index` (relaxed load); traps if `index` is not in `0..<count`.

@@ -40,6 +40,8 @@ public final class StatsWriter {
     private var registered: [RegistrationKey: Registration] = [:]
     private var flipArenas: [FlipArena] = []
     private var flipSequence: UInt64 = 0
+    /// The shard block that sharded (thread-safe) records are allocated in, if any.
+    var shardBlock: ShardBlock?
     /// Whether `close()` has run.
     public private(set) var isClosed = false
 
@@ -196,6 +198,9 @@ public final class StatsWriter {
     deinit {
         close()
         Sys.close(directoryFD)
+        // Handles hold no reference to the writer: what they point at is never freed (the
+        // region and the shadows are retired, not unmapped; see `Retired`).
+        Retired.keep(registered.values.map(\.anchor))
     }
 
     private func writeHeader(tid: Int64, firstSegment: Int) {
@@ -233,7 +238,8 @@ public final class StatsWriter {
     }
 
     /// Marks the file closed and, unless told otherwise, removes it. Handles stay safe to use
-    /// (their updates go to memory no reader will see); the mapping lives as long as they do.
+    /// (their updates go to memory no reader will see), also after the writer is gone: its
+    /// mapping is then replaced by private memory, never unmapped (docs/FORMAT.md §11.6).
     public func close() {
         guard !isClosed else { return }
         publish()  // a page-flip file's final values are what readers see after close
@@ -261,6 +267,8 @@ extension StatsWriter {
         let shadow: UnsafeMutablePointer<UInt64>
         /// Layout 1: the record; layout 2: the seq word; layout 3: nil (the shadow is the working page).
         let target: UnsafeMutablePointer<Atomic<UInt64>>?
+        /// What `Record.descriptor` reads; never freed.
+        let anchor: RecordAnchor
     }
 
     /// A pair of equal areas of the file (page 0 and page 1) and the private working copy.
@@ -272,7 +280,7 @@ extension StatsWriter {
         var used: Int
     }
 
-    private func allocate(bytes: Int, alignment: Int) throws(MmStatsError) -> Int {
+    func allocate(bytes: Int, alignment: Int) throws(MmStatsError) -> Int {
         let offset = cursor.aligned(to: alignment)
         try region.grow(to: offset + bytes)
         cursor = offset + bytes
@@ -309,7 +317,7 @@ extension StatsWriter {
             return existing
         }
         try validate(name: name, dimensions: dimensions, kind: kind, unit: unit, help: help)
-        guard layout == .word || layout == .doubleBuffer || layout == .pageFlip else {
+        guard layout == .word || layout == .doubleBuffer || layout == .pageFlip || layout == .sharded else {
             throw MmStatsError(.invalidArgument, path: path, entry: name, "the writer cannot write layout \(layout)")
         }
         if layout == .pageFlip && options.layout != .pageFlip {
@@ -326,6 +334,10 @@ extension StatsWriter {
         switch layout {
         case .pageFlip:
             (valueOffset, altOffset, shadow) = try allocateFlipRecord(words: words, alignment: alignment)
+        case .sharded:
+            (valueOffset, altOffset) = try allocateShardedRecord(name: name, signature: kind.signature)
+            target = region.word(at: valueOffset)
+            shadow = shadows.allocate(words: words)
         case .doubleBuffer:
             valueOffset = try allocate(bytes: (1 + 2 * words) * 8, alignment: alignment)
             target = region.word(at: valueOffset)
@@ -339,7 +351,8 @@ extension StatsWriter {
             name: name, dimensions: dimensions, kind: kind.name, unit: unit, help: help, signature: kind.signature,
             fieldNames: kind.fieldNames, layout: layout, flags: cacheLineAligned ? Format.cacheLineFlag : 0,
             valueOffset: valueOffset, altOffset: altOffset, metricID: descriptors.count)
-        let registration = Registration(descriptor: descriptor, shadow: shadow, target: target)
+        let registration = Registration(
+            descriptor: descriptor, shadow: shadow, target: target, anchor: RecordAnchor(descriptor))
         if let initial { initialize(registration, words: initial) }
         try publishDescriptor(descriptor)
         registered[key] = registration

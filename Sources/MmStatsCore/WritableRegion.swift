@@ -35,7 +35,8 @@ final class WritableRegion {
     }
 
     deinit {
-        Sys.munmap(base, capacity)
+        // Never unmapped: handles may still point into it (see `Retired`).
+        Retired.retire(mapping: base, used: size, capacity: capacity)
         Sys.close(fd)
     }
 
@@ -101,6 +102,9 @@ final class WritableRegion {
 }
 
 /// Private memory (never shared) in stable, zeroed blocks: shadows of records for the writer.
+///
+/// Blocks are anonymous mappings that are never unmapped: handles may outlive the arena, so
+/// when it goes its blocks only give their pages back (`Retired.retire(block:size:)`).
 final class PrivateArena {
     private var blocks: [(pointer: UnsafeMutableRawPointer, size: Int)] = []
     private var current: UnsafeMutableRawPointer?
@@ -108,7 +112,7 @@ final class PrivateArena {
     private var capacity = 0
 
     deinit {
-        for block in blocks { block.pointer.deallocate() }
+        for block in blocks { Retired.retire(block: block.pointer, size: block.size) }
     }
 
     /// Zeroed words that stay where they are for the arena's lifetime.
@@ -119,13 +123,24 @@ final class PrivateArena {
         if let current, offset + bytes <= capacity {
             block = current
         } else {
-            let size = max(bytes, 16 * 1024)
-            block = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
-            block.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+            // Blocks start half a page in: the file allocates records from page boundaries in
+            // the same order, so shadows at the same offsets within a page would alias their
+            // records (a load from the shadow waits on the store to the record: "4K aliasing").
+            let skew = Format.pageSize / 2
+            let size = max(bytes + skew, 16 * 1024).aligned(to: Format.pageSize)
+            // Zero-filled and page-aligned; if the kernel refuses, the heap (never freed either).
+            if case .success(let pointer) = Sys.mmap(
+                length: size, protection: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS, fd: -1)
+            {
+                block = pointer
+            } else {
+                block = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+                block.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+            }
             blocks.append((block, size))
             current = block
             capacity = size
-            offset = 0
+            offset = skew
         }
         used = offset + bytes
         return (block + offset).bindMemory(to: UInt64.self, capacity: max(words, 1))

@@ -25,6 +25,10 @@ public struct WriterOptions: Sendable {
     public var maximumSize: Int
     /// Remove the file when the writer closes.
     public var removeOnClose: Bool
+    /// Shards of each thread-safe record (`SharedCounter`, docs/FORMAT.md §11.6), 2 to 4096:
+    /// shard 0 takes atomic adds of threads without a shard of their own, and each of the
+    /// others belongs to one thread at a time. Default 32.
+    public var shards: Int
 
     /// Options with defaults for everything but the names.
     public init(application: String = ProcessIdentity.command, model: String = "Stats") {
@@ -36,5 +40,6 @@ public struct WriterOptions: Sendable {
         self.groupReadable = false
         self.maximumSize = 64 << 20
         self.removeOnClose = true
+        self.shards = 32
     }
 }

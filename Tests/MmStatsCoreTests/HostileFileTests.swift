@@ -659,7 +659,7 @@ struct HostileFileTests {
         #expect(snapshot.value("depth") == .int(-7))
     }
 
-    @Test("an unknown layout makes one metric unreadable, not the file", arguments: [UInt16(0), 4, 9, 0xFFFF])
+    @Test("an unknown layout makes one metric unreadable, not the file", arguments: [UInt16(0), 5, 9, 0xFFFF])
     func unknownLayout(_ layout: UInt16) throws {
         let directory = TemporaryDirectory("hostile-layout")
         var image = try HostileFixture.word(directory)

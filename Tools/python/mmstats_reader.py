@@ -61,11 +61,15 @@ OFF_FLIP_SEQUENCE = 56
 LAYOUT_WORD = 1
 LAYOUT_DOUBLE_BUFFER = 2
 LAYOUT_PAGE_FLIP = 3
+LAYOUT_SHARDED = 4
 LAYOUT_NAMES = {
     LAYOUT_WORD: "word",
     LAYOUT_DOUBLE_BUFFER: "double-buffer",
     LAYOUT_PAGE_FLIP: "page-flip",
+    LAYOUT_SHARDED: "sharded",
 }
+#: the most shards a layout 4 record may have (FORMAT.md §11.6)
+MAX_SHARDS = 4096
 
 # Signature letters (FORMAT.md §4.1): bit widths of the integer letters.
 UNSIGNED_BITS = {"Q": 64, "I": 32, "H": 16, "B": 8}
@@ -491,6 +495,8 @@ def _check_record(mf: _MappedFile, header: _Header, desc: Descriptor) -> None:
     elif desc.layout == LAYOUT_PAGE_FLIP:
         copies = [("page 0 record", desc.value_offset, 8 * rw),
                   ("page 1 record", desc.alt_offset, 8 * rw)]
+    elif desc.layout == LAYOUT_SHARDED:
+        copies = _sharded_copies(mf, header, desc)
     else:
         return  # unknown layout: the metric is unreadable, the file is not
     for what, start, length in copies:
@@ -655,6 +661,41 @@ def _read_double_buffer(mf: _MappedFile, desc: Descriptor, deadline: float) -> L
     raise _busy(desc.label())
 
 
+def _sharded_geometry(mf: _MappedFile, desc: Descriptor) -> Tuple[int, int]:
+    """The ``(stride, shards)`` words at a layout 4 record's ``alt offset`` (FORMAT.md §11.6)."""
+    mf.reach(desc.alt_offset + 16)
+    stride = mf.word(desc.alt_offset, f"{desc.label()}: shard geometry")
+    shards = mf.word(desc.alt_offset + 8, f"{desc.label()}: shard geometry")
+    return stride, shards
+
+
+def _sharded_copies(mf: _MappedFile, header: _Header, desc: Descriptor) -> List[Tuple[str, int, int]]:
+    """Validate a layout 4 record's geometry; the byte range from shard 0 to the last shard."""
+    rw = desc.record_words
+    stride, shards = _sharded_geometry(mf, desc)
+    if stride % 8 or stride < 8 * rw:
+        raise _Invalid(f"{desc.label()}: shard stride {stride} is not a multiple of 8 "
+                       f"of at least {8 * rw} bytes")
+    if not 1 <= shards <= MAX_SHARDS:
+        raise _Invalid(f"{desc.label()}: {shards} shards (a file has 1 to {MAX_SHARDS})")
+    return [("sharded record", desc.value_offset, (shards - 1) * stride + 8 * rw)]
+
+
+def _read_sharded(mf: _MappedFile, desc: Descriptor) -> List[int]:
+    """Sum a layout 4 record's shards word by word, modulo 2**64 (FORMAT.md §11.6).
+
+    Returns raw words (host order), like the other layouts' readers.
+    """
+    stride, shards = _sharded_geometry(mf, desc)
+    rw = desc.record_words
+    sums = [0] * rw
+    for j in range(shards):
+        copy = _read_copy(mf, desc.value_offset + j * stride, rw)
+        for i in range(rw):
+            sums[i] = (sums[i] + mf.to_file_order(copy[i])) & 0xFFFFFFFFFFFFFFFF
+    return [mf.to_file_order(w) for w in sums]
+
+
 def _read_page_flip(mf: _MappedFile, descs: List[Descriptor], deadline: float) -> Dict[int, List[int]]:
     """Read all layout 3 records at one published instant (FORMAT.md §5.3)."""
     for _ in range(MAX_RETRIES):
@@ -698,6 +739,8 @@ def _read_values(mf: _MappedFile, descs: List[Descriptor]) -> Dict[int, object]:
             raw_records[desc.index] = _read_copy(mf, desc.value_offset, desc.record_words)
         elif desc.layout == LAYOUT_DOUBLE_BUFFER:
             raw_records[desc.index] = _read_double_buffer(mf, desc, deadline)
+        elif desc.layout == LAYOUT_SHARDED:
+            raw_records[desc.index] = _read_sharded(mf, desc)
     flips = [d for d in readable if d.layout == LAYOUT_PAGE_FLIP]
     if flips:
         raw_records.update(_read_page_flip(mf, flips, deadline))

@@ -14,6 +14,18 @@ int64_t mmstats_gettid(void);
 /// `secure_getenv`: NULL in a setuid or setgid process, so its caller cannot steer it.
 const char *mmstats_secure_getenv(const char *name);
 
+/// The calling thread's shard of thread-safe metrics (docs/FORMAT.md section 11.6): 0 until
+/// the thread first records into one, then its shard index (1 or more), or UINT32_MAX when it
+/// has none (every index taken, or the thread is exiting). Initial-exec TLS: one load from the
+/// thread pointer, no call.
+extern _Thread_local uint32_t mmstats_thread_shard __attribute__((tls_model("initial-exec")));
+
+/// The calling thread's shard index (see `mmstats_thread_shard`).
+static inline uint32_t mmstats_current_shard(void) { return mmstats_thread_shard; }
+
+/// Sets the calling thread's shard index.
+void mmstats_set_current_shard(uint32_t shard);
+
 /// How one value record is read (the layouts of docs/FORMAT.md section 5).
 enum {
     MMSTATS_LAYOUT_WORD = 1,
