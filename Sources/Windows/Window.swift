@@ -2,6 +2,12 @@
 @_spi(MetricKinds) import MmStatsCore
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// A time window: the count, sum, mean and rate of the values recorded in the last `length`
 /// of time, kept as stamped sub-windows of `granularity` each (docs/FORMAT.md §11.4).
 ///
@@ -71,10 +77,55 @@ public struct WindowKind: MetricKind {
             count &+= SlotReading.uint(components, base + 1)
             sum += SlotReading.double(components, base + 2)
         }
+        let (ewmaRate, ewmaMean) = Self.ewmas(components, span: span, slotCount: slotCount)
         return [
             ("count", .uint(count)), ("sum", .double(sum)), ("mean", .double(count == 0 ? 0 : sum / Double(count))),
             ("rate", .double(span.seconds > 0 ? Double(count) / span.seconds : 0)), ("seconds", .double(span.seconds)),
+            ("ewma_rate", .double(ewmaRate)), ("ewma_mean", .double(ewmaMean)),
         ]
+    }
+
+    /// Exponentially weighted averages over the window's completed intervals, oldest first,
+    /// with the window's length as time constant (docs/FORMAT.md §11.4): of the per-second
+    /// rate (an interval the writer did not record in counts as 0 events) and of the mean of
+    /// the intervals that have values.
+    static func ewmas(_ components: [(name: String, value: Value)], span: WindowSpan, slotCount: Int) -> (
+        rate: Double, mean: Double
+    ) {
+        let length = SlotReading.uint(components, 0)
+        let granularity = SlotReading.uint(components, 1)
+        let start = SlotReading.uint(components, 2)
+        guard length > 0, granularity > 0 else { return (0, 0) }
+        let alpha = 1 - exp(-(Double(granularity) / Double(length)))
+        let intervalSeconds = Double(granularity) / 1_000_000_000.0
+        var rate = 0.0
+        var mean = 0.0
+        var haveRate = false
+        var haveMean = false
+        var k = max(span.first, start / granularity)
+        while k < span.current {
+            let base = headerWords + slotWords * Int(k % UInt64(slotCount))
+            let valid = SlotReading.uint(components, base) == k && SlotReading.uint(components, base + 3) == k
+            let n = valid ? SlotReading.uint(components, base + 1) : 0
+            let intervalRate = Double(n) / intervalSeconds
+            if haveRate {
+                rate = rate + alpha * (intervalRate - rate)
+            } else {
+                rate = intervalRate
+                haveRate = true
+            }
+            if n > 0 {
+                let intervalMean = SlotReading.double(components, base + 2) / Double(n)
+                if haveMean {
+                    mean = mean + alpha * (intervalMean - mean)
+                } else {
+                    mean = intervalMean
+                    haveMean = true
+                }
+            }
+            k += 1
+        }
+        return (rate, mean)
     }
 }
 

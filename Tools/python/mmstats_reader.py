@@ -898,8 +898,31 @@ def _expose_window(fields: Dict[str, object], now: int) -> List[Tuple[str, objec
         if values[base] == k and values[base + 3] == k:
             count = (count + values[base + 1]) & _U64
             total += values[base + 2]
+    # EWMAs over the completed intervals, time constant = the window's length.
+    length, granularity, start = values[0], values[1], values[2]
+    ewma_rate, ewma_mean = 0.0, 0.0
+    if length > 0:
+        alpha = 1 - math.exp(-(float(granularity) / float(length)))
+        interval_seconds = float(granularity) / 1_000_000_000.0
+        have_rate = have_mean = False
+        for k in range(max(first, start // granularity), current):
+            base = 3 + 4 * (k % slots)
+            valid = values[base] == k and values[base + 3] == k
+            n = values[base + 1] if valid else 0
+            interval_rate = float(n) / interval_seconds
+            if have_rate:
+                ewma_rate = ewma_rate + alpha * (interval_rate - ewma_rate)
+            else:
+                ewma_rate, have_rate = interval_rate, True
+            if n > 0:
+                interval_mean = values[base + 2] / float(n)
+                if have_mean:
+                    ewma_mean = ewma_mean + alpha * (interval_mean - ewma_mean)
+                else:
+                    ewma_mean, have_mean = interval_mean, True
     return [("count", count), ("sum", total), ("mean", 0.0 if count == 0 else total / count),
-            ("rate", float(count) / seconds if seconds > 0 else 0.0), ("seconds", seconds)]
+            ("rate", float(count) / seconds if seconds > 0 else 0.0), ("seconds", seconds),
+            ("ewma_rate", ewma_rate), ("ewma_mean", ewma_mean)]
 
 
 _WH_BUCKETS = 2368
