@@ -1,92 +1,86 @@
 import MmStatsCore
 
 /// The mean of the last N values (docs/FORMAT.md §11.3): `count` (values added in all),
-/// `sum` (of the last min(count, N) values) and `window` (N), updated together in a double
-/// buffer. The last N values themselves stay in the writer's private memory.
+/// `window` (N) and the last N values themselves, `v0` … `v(N-1)`, in a ring the writer fills
+/// in turn. The reader adds the values up, so the writer keeps no running sum: adding a value
+/// is two stores, and the average never drifts.
 public struct MovingAverageKind: MetricKind {
-    /// Creates the kind.
-    public init() {}
+    /// N, the number of values averaged (1 to 65,535).
+    public let window: Int
+
+    /// A moving average of the last `window` values.
+    public init(window: Int = 1) { self.window = max(1, min(window, 65_535)) }
+
     /// `moving-average`.
     public var name: String { "moving-average" }
-    /// `QdQ`: count, sum, window.
-    public var signature: Signature { Signature([.uint64, .float64, .uint64]) }
-    /// `count`, `sum`, `window`.
-    public var fieldNames: [String] { ["count", "sum", "window"] }
-    /// The three words are read together.
-    public var defaultLayout: LayoutID { .doubleBuffer }
+    /// `QQ` then N × `d`: count, window, the values.
+    public var signature: Signature {
+        Signature([.uint64, .uint64] + [ComponentType](repeating: .float64, count: window))
+    }
+    /// `count`, `window`, `v0` … `v(N-1)`.
+    public var fieldNames: [String] { ["count", "window"] + (0..<window).map { "v\($0)" } }
+    /// Each word on its own: a reader sees every value whole, and the count within one update.
+    public var defaultLayout: LayoutID { .word }
 
-    /// `count`, `sum`, `window` and `mean` = sum / min(count, window), 0 before the first value.
+    /// `count`, `window`, `sum` (of the last min(count, window) values, in ring order) and
+    /// `mean` = sum / min(count, window), 0 before the first value.
     public func exposedFields(_ components: [(name: String, value: Value)]) -> [(name: String, value: Value)] {
-        func unsigned(_ name: String) -> UInt64 {
-            guard case .uint(let value)? = components.first(where: { $0.name == name })?.value else { return 0 }
-            return value
-        }
-        let count = unsigned("count")
-        let sum = components.first { $0.name == "sum" }?.value.doubleValue ?? 0
-        let window = unsigned("window")
+        guard components.count >= 3, components[0].name == "count", components[1].name == "window",
+            case .uint(let count) = components[0].value, case .uint(let window) = components[1].value,
+            window == UInt64(components.count - 2)
+        else { return components }
         let n = min(count, window)
-        return components + [(name: "mean", value: .double(n == 0 ? 0 : sum / Double(n)))]
+        var sum = 0.0
+        for index in 0..<Int(n) { sum += components[2 + index].value.doubleValue ?? 0 }
+        return [
+            components[0], components[1], (name: "sum", value: .double(sum)),
+            (name: "mean", value: .double(n == 0 ? 0 : sum / Double(n))),
+        ]
     }
 }
 
-/// A moving-average handle: `add` keeps the last `window` values and publishes their count and
-/// sum. Single writer, like every handle of a `StatsWriter`.
+/// A moving-average handle: `add` stores a value in the ring and counts it. Single writer,
+/// like every handle of a `StatsWriter`.
 ///
 /// ```swift
 /// let recent = try stats.movingAverage("queue.wait", window: 100)
 /// recent.add(0.004)
 /// ```
 public final class MovingAverage {
-    @usableFromInline let record: Record
-    @usableFromInline let values: UnsafeMutablePointer<Double>
+    @usableFromInline let words: InPlaceWords
     /// How many of the last values the average covers.
     public let window: Int
     @usableFromInline var cursor = 0
     @usableFromInline var count: UInt64 = 0
-    @usableFromInline var sum: Double = 0
 
-    init(_ record: Record, window: Int) {
-        self.record = record
+    init(_ words: InPlaceWords, window: Int) {
+        self.words = words
         self.window = window
-        values = .allocate(capacity: window)
-        values.initialize(repeating: 0, count: window)
-        record.update { words in words[2] = UInt64(window) }
+        count = words.load(0)
+        cursor = Int(count % UInt64(window))
     }
 
-    deinit { values.deallocate() }
-
-    /// Adds a value: replaces the oldest of the last `window` values.
-    @inlinable
+    /// Adds a value: it replaces the oldest of the last `window` values.
+    @inlinable @inline(__always)
     public func add(_ value: Double) {
-        let oldest = values[cursor]
-        values[cursor] = value
+        words.store(value.bitPattern, at: 2 &+ cursor)
         cursor &+= 1
+        if cursor == window { cursor = 0 }
         count &+= 1
-        if cursor == window {
-            // Once per window, the sum is added up again, so rounding errors cannot build up.
-            cursor = 0
-            var exact = 0.0
-            for i in 0..<window { exact += values[i] }
-            sum = exact
-        } else {
-            sum = sum - oldest + value
-        }
-        let (count, sum) = (self.count, self.sum)
-        record.update { words in
-            words[0] = count
-            words[double: 1] = sum
-        }
+        words.store(count, at: 0)
     }
 
     /// The mean of the last `window` values (0 before the first).
     public var mean: Double {
-        let n = min(count, UInt64(window))
+        let n = Int(min(count, UInt64(window)))
+        var sum = 0.0
+        for index in 0..<n { sum += Double(bitPattern: words.load(2 + index)) }
         return n == 0 ? 0 : sum / Double(n)
     }
 }
 
 extension StatsWriter {
-    /// The moving average of the last `window` values (1 to 1,048,576) with this name,
+    /// The moving average of the last `window` values (1 to 65,535) with this name,
     /// registered on first use.
     ///
     /// ```swift
@@ -97,11 +91,19 @@ extension StatsWriter {
         _ name: String, window: Int, dimensions: KeyValuePairs<String, String> = [:], unit: String = "",
         help: String = ""
     ) throws(MmStatsError) -> MovingAverage {
-        guard window >= 1, window <= 1 << 20 else {
+        guard window >= 1, window <= 65_535 else {
             throw MmStatsError(
-                .invalidArgument, path: path, entry: name, "a moving average covers 1 to 1048576 values, not \(window)")
+                .invalidArgument, path: path, entry: name, "a moving average covers 1 to 65535 values, not \(window)")
         }
-        let record = try record(name, kind: MovingAverageKind(), dimensions: dimensions, unit: unit, help: help)
-        return MovingAverage(record, window: window)
+        let kind = MovingAverageKind(window: window)
+        var initial = [Value](repeating: .double(0), count: window + 2)
+        initial[0] = .uint(0)
+        initial[1] = .uint(UInt64(window))
+        let record = try record(
+            name, kind: kind, dimensions: dimensions, unit: unit, help: help, layout: nil, initial: initial)
+        guard let words = record.inPlace else {
+            throw MmStatsError(.invalidArgument, path: path, entry: name, "a moving average needs the word layout")
+        }
+        return MovingAverage(words, window: window)
     }
 }

@@ -55,19 +55,19 @@ public struct StaticKind: MetricKind {
 /// let ready = try stats.flag("server.ready")
 /// ready.set(true)
 /// ```
-public struct Flag {
-    @usableFromInline let record: Record
+public struct Flag: BitwiseCopyable {
+    @usableFromInline let word: InPlaceWord
 
-    init(_ record: Record) { self.record = record }
+    init(_ words: InPlaceWords) { self.word = words.word(0) }
 
-    /// Stores `value`.
+    /// Stores `value`: one store.
     @inlinable @inline(__always)
     public func set(_ value: Bool) {
-        record.update { $0[0] = value ? 1 : 0 }
+        word.store(value ? 1 : 0)
     }
 
     /// The value last set.
-    public var value: Bool { record.currentWords[0] != 0 }
+    public var value: Bool { word.load() != 0 }
 }
 
 /// A text handle: stores a string, cut to the capacity on a UTF-8 character boundary.
@@ -125,7 +125,11 @@ extension StatsWriter {
     public func flag(
         _ name: String, dimensions: KeyValuePairs<String, String> = [:], help: String = ""
     ) throws(MmStatsError) -> Flag {
-        Flag(try record(name, kind: BoolKind(), dimensions: dimensions, help: help))
+        let record = try record(name, kind: BoolKind(), dimensions: dimensions, help: help)
+        guard let words = record.inPlace else {
+            throw MmStatsError(.invalidArgument, path: path, entry: name, "a flag is one word, not a double buffer")
+        }
+        return Flag(words)
     }
 
     /// The text with this name and dimensions (at most `capacity` bytes), registered on first use.

@@ -66,3 +66,37 @@ public struct InPlaceWords: BitwiseCopyable {
         base[index].store(value, ordering: .relaxed)
     }
 }
+
+extension InPlaceWords {
+    /// Word `index` as a handle of its own, checked once here instead of at every store.
+    ///
+    /// ```swift
+    /// let flag = words.word(0)
+    /// flag.store(1)
+    /// ```
+    public func word(_ index: Int) -> InPlaceWord {
+        precondition(UInt(bitPattern: index) < UInt(bitPattern: count), "record word index out of range")
+        return InPlaceWord(word: base + index)
+    }
+}
+
+/// One word of a word-layout or page-flip record (see ``InPlaceWords/word(_:)``): a relaxed
+/// load or store, nothing else.
+///
+/// ```swift
+/// let word = try #require(record.inPlace).word(0)
+/// word.store(word.load() &+ 1)
+/// ```
+public struct InPlaceWord: BitwiseCopyable {
+    @usableFromInline let word: UnsafeMutablePointer<Atomic<UInt64>>
+
+    init(word: UnsafeMutablePointer<Atomic<UInt64>>) { self.word = word }
+
+    /// The word (relaxed load).
+    @inlinable @inline(__always)
+    public func load() -> UInt64 { word.pointee.load(ordering: .relaxed) }
+
+    /// Stores `value` (relaxed store).
+    @inlinable @inline(__always)
+    public func store(_ value: UInt64) { word.pointee.store(value, ordering: .relaxed) }
+}

@@ -773,9 +773,18 @@ def _expose_average(fields: Dict[str, object], now: int) -> List[Tuple[str, obje
 
 
 def _expose_moving_average(fields: Dict[str, object], now: int) -> List[Tuple[str, object]]:
-    """``moving-average``: mean = sum / min(count, window) (0.0 before the first value)."""
-    n = min(fields["count"], fields["window"])
-    return list(fields.items()) + [("mean", 0.0 if n == 0 else fields["sum"] / n)]
+    """``moving-average``: count, window, sum of the last min(count, window) values (in ring
+    order, binary64) and mean = sum / min(count, window) (0.0 before the first value)."""
+    items = list(fields.items())
+    values = [v for _, v in items]
+    if (len(items) < 3 or items[0][0] != "count" or items[1][0] != "window"
+            or type(values[0]) is not int or type(values[1]) is not int or values[1] != len(items) - 2):
+        return items
+    n = min(values[0], values[1])
+    total = 0.0
+    for value in values[2:2 + n]:
+        total += value
+    return [items[0], items[1], ("sum", total), ("mean", 0.0 if n == 0 else total / n)]
 
 
 #: histogram and timer records (FORMAT.md §11.2): sum, min, max, resolution, b0 … b2367
