@@ -143,7 +143,8 @@ func histogramRows(_ plan: Plan, root: String) -> [Row] {
     rows.append(
         Row(
             operation: "`Histogram.record(Double)`, resolution 1e-9, word layout", mmstats: ours, baseline: base,
-            baselineName: plainName + ", after the same division, rounding and clamping", target: nil))  // the 3 ns target is the integer record's (row above); see BENCHMARKS.md
+            // No target: the 3 ns is the integer record's (the row above), BENCHMARKS.md.
+            baselineName: plainName + ", after the same division, rounding and clamping", target: nil))
 
     (ours, base) = compare(
         plan, iterations: plan.nanoIterations,
