@@ -4,7 +4,8 @@
 //     seed-writer OUTPUT_DIRECTORY
 //
 // Each file is written under a private stats root and copied to OUTPUT_DIRECTORY/writer-NAME.mmstats
-// while its writer is open (so a live header), or after `close()` for the closed one.
+// while its writer is open (so a live header), or after `close()` for the closed one; two are
+// copied again later (later-NAME.mmstats) for inputs where the file changes under the reader.
 
 import Glibc
 import MmStatsCore
@@ -121,6 +122,16 @@ enum SeedWriter {
             words[1] = 4
         }
         copyFile(stats.path, "\(output)/writer-word.mmstats")
+        // Later: more metrics (a new generation) and new values, for a file that changes under a reader.
+        let missing = try stats.counter("http.requests", dimensions: ["code": "404", "method": "GET"])
+        let queue = try stats.record("queue.time", kind: TimingKind(), unit: "seconds")
+        missing.increment(by: 2)
+        queue.update { words in
+            words[0] = 1
+            words[double: 1] = 0.25
+        }
+        ok.increment()
+        copyFile(stats.path, "\(output)/later-word.mmstats")
         stats.close()
     }
 
@@ -161,6 +172,8 @@ enum SeedWriter {
         }
         requests.increment(by: 100)  // not published: readers still see round 3
         copyFile(stats.path, "\(output)/writer-page-flip.mmstats")
+        stats.publish()
+        copyFile(stats.path, "\(output)/later-page-flip.mmstats")
         stats.close()
     }
 

@@ -37,16 +37,34 @@ done
 
 rm -f "$CORPUS"/*.mmstats
 mkdir -p "$CORPUS"
+install -m 0644 "$V1" "$WORK/out/v1-queue.mmstats"
 python3 - "$WORK/out" "$CORPUS" <<'PY'
 import os, sys
 source, target = sys.argv[1:]
+files = {}
 for name in sorted(os.listdir(source)):
     data = open(os.path.join(source, name), "rb").read()
-    if name.startswith("writer-"):
+    if name.startswith(("writer-", "later-")):
         end = len(data.rstrip(b"\0"))
         data = data[:max(256, (end + 7) // 8 * 8)]
-    open(os.path.join(target, name), "wb").write(data)
+    files[name[:-len(".mmstats")]] = data
+# Files that change under the reader: FILE1 + separator + FILE2 (see FuzzReader.swift).
+change = lambda a, b: files[a] + b"#MMSTATS-CHANGE#" + (files[b] if isinstance(b, str) else b)
+files["change-grow"] = change("writer-word", "later-word")
+files["change-publish"] = change("writer-page-flip", "later-page-flip")
+# Shrinks: cut at 4 KiB with a header `file size` of 0, so the harness does not extend it again.
+cut = bytearray(files["writer-segments"][:4096])
+cut[32:40] = bytes(8)
+files["change-shrink"] = change("writer-segments", bytes(cut))
+files["change-shrink-header"] = change("writer-every-type", bytes(files["writer-every-type"][:32]))
+files["change-rewritten"] = change("writer-word", "writer-every-type")
+files["change-byte-order"] = change("writer-word", "writer-word-swapped")
+files["change-to-v1"] = change("writer-word", "v1-queue")
+files["change-emptied"] = change("hand-three-segments", b"")
+for name, data in sorted(files.items()):
+    if name.startswith("later-"):
+        continue
+    open(os.path.join(target, name + ".mmstats"), "wb").write(data)
     print("%6d  %s" % (len(data), name))
 PY
-install -m 0644 "$V1" "$CORPUS/v1-queue.mmstats"
 echo "$(ls "$CORPUS" | wc -l) seeds in $CORPUS"

@@ -204,6 +204,9 @@ def seeds():
         M("far", "4Q", layout=2, offset=512 * 1024, values=[0, 0, 0, 0]),
         M("far.flip", "Q", layout=3, offset=768 * 1024, alt=768 * 1024 + 4096),
     ], file_size=1 << 20)
+    # Records that together claim more than the file (all three overlap): an error, not an allocation.
+    out["overlap"] = build([M("overlap.%d" % i, "8000s", kind="label", offset=4096) for i in range(3)],
+                           file_size=16384)
     out["closed"] = build([M("done", kind="counter", values=[99])], closed=True)
     out["utf8-strings"] = build([
         M("métrique.ünïcode", unit="µs", desc="Ωmega ✓", dims=[("région", "Île-de-France"), ("emoji", "🙂")]),

@@ -84,7 +84,7 @@ LOG="$BUILD/fuzz.log"
 echo "fuzz: running for $SECONDS_TO_RUN s; log $LOG, new inputs in $BUILD/corpus, artifacts in $BUILD/artifacts/"
 status=0
 # shellcheck disable=SC2086 # MMSTATS_FUZZ_ARGS is a list of arguments
-"$BIN" "$BUILD/corpus" "$HERE/corpus" -dict="$HERE/mmstats.dict" -max_len=32768 \
+"$BIN" "$BUILD/corpus" "$HERE/corpus" -dict="$HERE/mmstats.dict" -max_len=65536 \
     -max_total_time="$SECONDS_TO_RUN" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
     -artifact_prefix="$BUILD/artifacts/" -print_final_stats=1 ${MMSTATS_FUZZ_ARGS:-} > "$LOG" 2>&1 || status=$?
 
