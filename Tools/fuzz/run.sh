@@ -55,11 +55,17 @@ start=$(date +%s)
 build
 echo "fuzz: built in $(( $(date +%s) - start )) s"
 
-# Private temporary files of the target go under the scratch directory.
+# Private temporary files of the target go under the scratch directory. The target removes its
+# own at exit, but not when it dies of a finding: clear those of earlier runs.
 export TMPDIR="$BUILD/tmp"
+rm -rf "$TMPDIR"
 mkdir -p "$TMPDIR"
 # ASan: the reader's SIGBUS guard installs its own handler (allow_user_segv_handler is the default).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-allow_user_segv_handler=1:detect_leaks=1:symbolize=1}
+# Swift's crash backtracer would handle a trap first, and under ASan it reports a use-after-free
+# in its own memory server instead of the trap; without it libFuzzer reports the trap ("Swift
+# runtime failure: ..." at the top of the stack) and saves the input.
+export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 
 if [ "${1:-}" = "--build" ]; then
     echo "$BIN"
