@@ -250,8 +250,8 @@ func show(_ result: Result<Snapshot, MmStatsError>) {
             let fields = sample.exposedFields().map { "\($0.name)=\($0.value)" }.joined(separator: " ")
             let descriptor = sample.descriptor
             print(
-                "  \(descriptor.displayName) [\(descriptor.kind) \(descriptor.signature) \(descriptor.layout)]",
-                sample.error.map { "error: \($0)" } ?? fields)
+                sample.error == nil ? "  ok   " : "  error", descriptor.displayName,
+                "[\(descriptor.kind) \(descriptor.signature) \(descriptor.layout)]", sample.error ?? fields)
         }
     }
 }
