@@ -50,7 +50,7 @@ public struct Snapshot: Sendable {
     /// Every metric, in the file's order.
     public var metrics: [MetricSample] { (0..<count).map { sample(at: $0) } }
 
-    /// The metric at `index` in the file's order.
+    /// The metric at `index` in the file's order; `index` must be in `0..<count`, as for an array.
     public func sample(at index: Int) -> MetricSample {
         switch storage {
         case .samples(let samples):
@@ -83,7 +83,8 @@ public struct Snapshot: Sendable {
     /// ```
     public func value(at index: Int, component: Int = 0) -> Value? {
         guard case .v2(let table, let words) = storage else {
-            return index < count ? sample(at: index).fields.dropFirst(component).first?.value : nil
+            guard index >= 0, index < count, component >= 0 else { return nil }
+            return sample(at: index).fields.dropFirst(component).first?.value
         }
         guard index >= 0, index < table.descriptors.count, let start = table.outputIndex[index] else { return nil }
         let signature = table.descriptors[index].signature

@@ -54,7 +54,7 @@ class M:
             return (1 + 2 * self.words) * 8
         if self.layout == 3:
             return 2 * self.words * 8
-        if self.layout == 4:
+        if self.layout == 14:  # the fuzz target's headered plugin layout
             return (1 + self.words) * 8
         return self.words * 8
 
@@ -123,7 +123,7 @@ def build(metrics, big=False, header_size=256, flip=0, groups=None, file_size=No
         elif m.layout == 3:
             records[off] = copy0
             records[alt] = copy1
-        elif m.layout == 4:
+        elif m.layout == 14:
             records[off] = [0x4D4D] + copy0
         else:
             records[off] = copy0
@@ -193,11 +193,11 @@ def seeds():
         M("fine", values=[5], dims=[("k", "1"), ("j", "2")]),
     ])
     out["plugin-layout"] = build([
-        M("headered", "Qd", layout=4, values=[6, f64(6.5)], dims=[("via", "plugin")]),
+        M("headered", "Qd", layout=14, values=[6, f64(6.5)], dims=[("via", "plugin")]),
         M("after", values=[3]),
     ])
     # A plugin layout that returns too few words: the whole snapshot fails with an error.
-    out["plugin-short"] = build([M("short", "QQ", layout=5, values=[1, 2]), M("after", values=[3])])
+    out["plugin-short"] = build([M("short", "QQ", layout=15, values=[1, 2]), M("after", values=[3])])
     # Records in a hole: the header's file size is 1 MiB; the fuzz harness extends the file.
     out["sparse"] = build([
         M("near", values=[1]),

@@ -634,6 +634,25 @@ def _parse_metadata(mf: _MappedFile, header: _Header) -> List[Descriptor]:
             return descriptors
 
 
+def _check_overlap(mf: _MappedFile, descs: List[Descriptor]) -> None:
+    """Records of a conforming writer never overlap, so together they fit in the file: reject
+    a file whose readable records claim more bytes than it has (FORMAT.md §6, reader budgets)."""
+    claimed = 0
+    for desc in descs:
+        if desc.error is not None or desc.layout not in LAYOUT_NAMES:
+            continue
+        rw = desc.record_words
+        if desc.layout == LAYOUT_DOUBLE_BUFFER:
+            claimed += 8 * (1 + 2 * rw)
+        elif desc.layout == LAYOUT_PAGE_FLIP:
+            claimed += 16 * rw
+        else:
+            claimed += 8 * rw
+    if claimed > mf.size:
+        raise _Invalid(f"its records claim {claimed} bytes, more than the file's {mf.size} "
+                       f"(records overlap)")
+
+
 # --- v2 values ---------------------------------------------------------------
 
 def _read_copy(mf: _MappedFile, offset: int, words: int) -> List[int]:
@@ -1097,6 +1116,7 @@ def _read_v2(mf: _MappedFile, path: str, now: int) -> dict:
     """Read a v2 file: header, metadata, values, writer state."""
     header = _Header(mf)
     descs = _parse_metadata(mf, header)
+    _check_overlap(mf, descs)
     values = _read_values(mf, descs)
     return {
         "path": path,
