@@ -14,7 +14,8 @@ enum Host {
     static let usage = """
         usage: mmstats COMMAND [ARGS]
           demo [--seconds N]        write a demo stats file and read it back live
-          slurp [--json] [PATH ...] print every metric of stats files (v1 and v2)
+          slurp [--json] [--now NS] [PATH ...]
+                                    print every metric of stats files (v1 and v2)
           help                      this text
         Stats root: $MMSTATS_PATH, else \(StatsDirectory.defaultRoot())
         """
