@@ -116,6 +116,15 @@ static inline void copy_relaxed(uint64_t *destination, const _Atomic uint64_t *s
     }
 }
 
+// Layout 1: every word with acquire ordering, in address order. A kind whose records keep a
+// protocol across words (the stamped slots of windows and meters, docs/FORMAT.md §11.4) needs a
+// later word's load not to be satisfied before an earlier one's; on x86 this is the same `mov`.
+static inline void copy_acquire(uint64_t *destination, const _Atomic uint64_t *source, uint32_t words) {
+    for (uint32_t i = 0; i < words; i++) {
+        destination[i] = atomic_load_explicit(&source[i], memory_order_acquire);
+    }
+}
+
 static inline uint64_t parity(uint64_t sequence, int swapped) {
     return (swapped ? __builtin_bswap64(sequence) : sequence) & 1;
 }
@@ -154,7 +163,7 @@ int mmstats_read_records(const void *base, uint64_t flip_sequence_offset, int sw
         uint64_t *out = output + ref->output_index;
         switch (ref->layout) {
         case MMSTATS_LAYOUT_WORD:
-            copy_relaxed(out, word_at(base, ref->offset), ref->words);
+            copy_acquire(out, word_at(base, ref->offset), ref->words);
             break;
         case MMSTATS_LAYOUT_DOUBLE_BUFFER: {
             const _Atomic uint64_t *seq = word_at(base, ref->offset);

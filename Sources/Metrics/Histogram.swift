@@ -16,7 +16,7 @@ import MmStatsCore
 /// ```
 ///
 /// A handle belongs to its writer's thread (one writer per thread; merge their histograms
-/// with `HistogramValues.merged(_:)`); it keeps the writer's mapping alive.
+/// with `HistogramValues.merged(_:)`); it holds no reference (docs/FORMAT.md §11.6).
 public struct Histogram {
     @usableFromInline let words: InPlaceWords
     /// The value of one unit.

@@ -28,16 +28,18 @@ public enum HistogramScheme {
         return shift &* 64 &+ Int(truncatingIfNeeded: v &>> UInt64(shift))
     }
 
-    /// The smallest value of bucket `index`.
+    /// The smallest value of bucket `index` (an index past the last bucket is the last bucket).
     public static func lowerBound(_ index: Int) -> UInt64 {
+        let index = min(index, bucketCount - 1)
         guard index >= 128 else { return UInt64(max(index, 0)) }
         let shift = index / 64 - 1
         return UInt64(index - shift * 64) << UInt64(shift)
     }
 
-    /// How many values bucket `index` holds.
+    /// How many values bucket `index` holds (an index past the last bucket is the last bucket).
     public static func width(_ index: Int) -> UInt64 {
-        index < 128 ? 1 : 1 << UInt64(index / 64 - 1)
+        let index = min(index, bucketCount - 1)
+        return index < 128 ? 1 : 1 << UInt64(index / 64 - 1)
     }
 
     /// The value a percentile in bucket `index` reports: the bucket's midpoint,
@@ -55,7 +57,7 @@ public enum HistogramScheme {
         guard count > 0 else { return 0 }
         let rank = max(1, (q * Double(count)).rounded(.up))
         var cumulative: UInt64 = 0
-        for (index, n) in buckets.enumerated() {
+        for (index, n) in buckets.prefix(bucketCount).enumerated() {  // no bucket past the scheme's
             cumulative &+= n
             if Double(cumulative) >= rank {
                 return min(max(representative(index), Double(minimum)), Double(maximum))

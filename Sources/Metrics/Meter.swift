@@ -108,7 +108,7 @@ public struct MeterKind: MetricKind {
 /// requests.mark(3)
 /// ```
 ///
-/// A handle belongs to its writer's thread, like a ``Counter``; it keeps the writer's mapping alive.
+/// A handle belongs to its writer's thread, like a ``Counter``; it holds no reference (docs/FORMAT.md §11.6).
 public struct Meter {
     @usableFromInline let slots: StampedSlots
     @usableFromInline let total: UnsafeMutablePointer<Atomic<UInt64>>

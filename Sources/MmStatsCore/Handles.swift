@@ -265,6 +265,12 @@ extension StatsWriter {
         _ name: String, kind: any MetricKind, dimensions: KeyValuePairs<String, String> = [:], unit: String = "",
         help: String = "", layout: LayoutID? = nil, cacheLineAligned: Bool = false, initial: [Value]? = nil
     ) throws(MmStatsError) -> Record {
+        // A sharded record is a shared counter's (`sharedCounter`): a Record's plain stores to
+        // shard 0 would race the other threads' atomic adds there.
+        if layout == .sharded || (layout == nil && kind.defaultLayout == .sharded) {
+            throw MmStatsError(
+                .invalidArgument, path: path, entry: name, "sharded records are made by sharedCounter, not record")
+        }
         var initialWords: [UInt64]? = nil
         if let initial {
             let signature = kind.signature

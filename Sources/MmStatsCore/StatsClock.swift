@@ -78,8 +78,10 @@ public final class StatsClock: @unchecked Sendable {
 
     /// Brings every tick of this clock up to date (the system clock's ticker thread calls it).
     func refresh() {
-        let time = now()
         lock.withLock { ticks in
+            // The time is read under the lock: a tick created meanwhile starts from a time that
+            // is not later than this one, so a tick never goes back.
+            let time = now()
             for (granularity, word) in ticks {
                 let value = time / granularity
                 if word.pointee.load(ordering: .relaxed) != value { word.pointee.store(value, ordering: .releasing) }
@@ -132,6 +134,12 @@ final class Ticker: @unchecked Sendable {
                     nanosleep(&pause, nil)
                 }
             }, context)
-        if status == 0 { pthread_detach(thread) }
+        if status == 0 {
+            pthread_detach(thread)
+        } else {
+            // No thread: let a later tick try again rather than leave every window frozen.
+            Unmanaged<StatsClock>.fromOpaque(context).release()
+            started.store(false, ordering: .releasing)
+        }
     }
 }

@@ -165,6 +165,12 @@ public final class StatsReader {
         case MMSTATS_READ_OK:
             for (index, layout) in table.custom {
                 let descriptor = table.descriptors[index]
+                // Plugin layouts (a sharded record visits every shard) share the read's time bound.
+                if deadline != 0, mmstats_monotonic_ns() > deadline {
+                    throw MmStatsError(
+                        .busy, path: path, entry: descriptor.displayName,
+                        "reading the file's records took longer than \(limits.readTimeout)")
+                }
                 let record = try layout.read(descriptor, from: region)
                 guard record.count == descriptor.signature.words, let start = table.outputIndex[index] else {
                     throw MmStatsError(
@@ -486,8 +492,33 @@ final class MetadataTable: Sendable {
                             + " (size \(region.size))")
                 }
                 try budget(descriptor.signature.words, index, descriptor)
+                var claimed = max(bytes, descriptor.signature.words * 8)
+                if descriptor.layout == .sharded {
+                    // Its other shards lie past shard 0's copy: map the file up to the last one (the
+                    // writer may have grown it since), and charge every copy, which a read visits.
+                    // A geometry that is not valid charges shard 0 only; reading reports it.
+                    let recordBytes = descriptor.signature.words * 8
+                    let geometryEnd = descriptor.altOffset.addingReportingOverflow(16)
+                    if descriptor.altOffset % 8 == 0, !geometryEnd.overflow {
+                        try reach(geometryEnd.partialValue)
+                        if geometryEnd.partialValue <= region.size,
+                            let geometry = try? region.words(at: descriptor.altOffset, count: 2)
+                        {
+                            let stride = header.swapped ? geometry[0].byteSwapped : geometry[0]
+                            let shards = header.swapped ? geometry[1].byteSwapped : geometry[1]
+                            if stride % 8 == 0, stride >= UInt64(recordBytes), stride <= UInt64(Int.max / 8192),
+                                shards >= 1, shards <= UInt64(ShardIndex.limit)
+                            {
+                                let last = descriptor.valueOffset.addingReportingOverflow(
+                                    (Int(shards) - 1) * Int(stride) + recordBytes)
+                                if !last.overflow { try reach(last.partialValue) }
+                                claimed = Int(shards) * recordBytes
+                            }
+                        }
+                    }
+                }
                 custom.append((index, layout))
-                storageBytes += max(bytes, descriptor.signature.words * 8)
+                storageBytes += claimed
                 outputIndex.append(total)
                 errors.append(nil)
                 total += descriptor.signature.words

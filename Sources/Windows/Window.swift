@@ -150,12 +150,10 @@ struct WindowSpan {
     /// Calls `body(slot)` for each interval from `first` to `current` whose slot holds it
     /// (both stamps equal the interval), oldest first.
     func forEachValidSlot(stamps: (Int) -> (UInt64, UInt64), _ body: (Int) -> Void) {
-        var k = first
-        while k <= current {
+        for k in first...current {  // a closed range: no overflow when `current` is UInt64.max
             let slot = Int(k % slots)
             let (stamp, check) = stamps(slot)
             if stamp == k && check == k { body(slot) }
-            k += 1
         }
     }
 }
@@ -169,7 +167,7 @@ struct WindowSpan {
 /// latency.increment()
 /// ```
 ///
-/// A handle belongs to its writer's thread; it keeps the writer's mapping alive.
+/// A handle belongs to its writer's thread; it holds no reference (docs/FORMAT.md §11.6).
 public struct Window {
     @usableFromInline let slots: StampedSlots
     @usableFromInline let record: Record
@@ -235,11 +233,20 @@ func registerWindow(
         throw MmStatsError(
             .invalidArgument, path: writer.path, entry: name, "a window cannot be a double-buffer record")
     }
-    // An existing registration must have the same length and granularity (its slots do).
-    for i in 0..<2 where Value.uint(words[i].load(ordering: .relaxed)) != header[i] {
+    // An existing registration must have the same length and granularity (its slots do), and a
+    // percentile window the same resolution (word 3: the handle records in its units).
+    func word(_ value: Value) -> UInt64 {
+        switch value {
+        case .double(let d): d.bitPattern
+        case .uint(let u): u
+        default: 0
+        }
+    }
+    // Word 2 is the start time, which differs between registrations.
+    for i in 0..<header.count where i != 2 && words[i].load(ordering: .relaxed) != word(header[i]) {
         throw MmStatsError(
             .invalidArgument, path: writer.path, entry: name,
-            "already registered with another length or granularity")
+            "already registered with another length, granularity or resolution")
     }
     return (record, words)
 }

@@ -119,7 +119,7 @@ public struct WindowHistogramKind: MetricKind {
 /// latency.record(1_250)        // units
 /// ```
 ///
-/// A handle belongs to its writer's thread; it keeps the writer's mapping alive.
+/// A handle belongs to its writer's thread; it holds no reference (docs/FORMAT.md §11.6).
 public struct WindowHistogram {
     @usableFromInline let slots: StampedSlots
     @usableFromInline let record: Record
@@ -151,7 +151,7 @@ public struct WindowHistogram {
     /// ```
     @inlinable @inline(__always)
     public func record(_ value: Double) {
-        let scaled = (value * inverseResolution).rounded()
+        let scaled = (value / resolution).rounded()  // docs/FORMAT.md §11.4: round(x / resolution)
         let units: UInt64 =
             scaled >= 18_446_744_073_709_551_615.0 ? .max : scaled > 0 ? UInt64(scaled) : 0  // NaN: 0
         add(units, value.isNaN ? 0 : value)
