@@ -42,7 +42,7 @@ struct ExpressionParser {
 
     mutating func parseAll() throws(ExpressionError) -> ExpressionNode {
         skipSpace()
-        guard index < scalars.count else { throw error(at: index, "", "empty expression") }
+        guard index < scalars.count else { throw error(at: 0, "", "empty expression") }
         let (node, _) = try parseSum(depth: 0, after: nil)
         skipSpace()
         if index < scalars.count {

@@ -6,6 +6,11 @@ struct ExpressionErrorTests {
     /// (source, line, column, text, reason)
     static let cases: [(String, Int, Int, String, String)] = [
         ("", 1, 1, "", "empty expression"),
+        (" \n\t ", 1, 1, "", "empty expression"),
+        (
+            "\"\\u{110000}\"", 1, 2, "\\u{110000",
+            "malformed escape '\\u{110000': expected 1 to 6 hex digits of a non-NUL scalar and '}'"
+        ),
         ("1 + $FOO", 1, 5, "$FOO", "unknown constant '$FOO'"),
         ("$", 1, 1, "$", "expected a constant name after '$'"),
         ("(a + b", 1, 1, "(", "unmatched '('"),
