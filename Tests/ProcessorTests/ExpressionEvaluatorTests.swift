@@ -162,3 +162,49 @@ struct ExpressionEvaluatorTests {
         #expect(Number.finite(.nan) == nil)
     }
 }
+
+@Suite("Expression functions from plugin evaluators")
+struct ExpressionPluginFunctionTests {
+    /// A resolver that answers calls with the registry's evaluators.
+    struct RegistryResolver: ExpressionResolver {
+        let registry: PluginRegistry
+        let values: [String: Number]
+        func value(of name: String) -> Number? { values[name] }
+        func delta(of name: String) -> Number? { nil }
+        func elapsed(_ name: String) -> Number? { nil }
+        func call(_ function: String, _ arguments: [FunctionArgument]) -> Number? {
+            guard let evaluator = registry.evaluator(named: function) else { return nil }
+            return ExpressionFunction.call(evaluator, arguments, context: EvaluationContext(elapsedNanoseconds: 0))
+        }
+    }
+
+    @Test("a registered Evaluator becomes a function: compiled by name and arity, evaluated through the resolver")
+    func registryFunction() throws {
+        let registry = PluginRegistry()
+        try registry.register(Plugin(name: "ratios", version: "1", evaluators: [Ratio()]))
+        let ratio = try #require(registry.evaluator(named: "ratio"))
+        let compiler = ExpressionCompiler(
+            functions: ExpressionFunction.standard + [
+                ExpressionFunction(evaluator: ratio, parameters: [.value, .value])
+            ])
+        let resolver = RegistryResolver(
+            registry: registry, values: ["hits": .int(3), "total": .int(4), "zero": .int(0)])
+        #expect(try compiler.compile("ratio(hits, total) * 100").evaluate(with: resolver) == .double(75))
+        #expect(try compiler.compile("ratio(hits, zero)").evaluate(with: resolver) == nil)
+        #expect(
+            compileErrorWith(compiler, "ratio(hits)")
+                == ExpressionError(line: 1, column: 1, text: "ratio", reason: "'ratio' takes 2 arguments, got 1"))
+        #expect(FunctionArgument.metric("a.b").value == .string("a.b"))
+        #expect(FunctionArgument.glob("a.*").value == .string("a.*"))
+        #expect(FunctionArgument.number(.double(0.5)).value == .double(0.5))
+    }
+
+    func compileErrorWith(_ compiler: ExpressionCompiler, _ text: String) -> ExpressionError? {
+        do {
+            _ = try compiler.compile(text)
+            return nil
+        } catch {
+            return error
+        }
+    }
+}
