@@ -78,6 +78,10 @@ public indirect enum ExpressionNode: Sendable, Hashable {
 /// ```
 public struct ExpressionReference: Sendable, Hashable {
     /// What kind of reference.
+    ///
+    /// ```swift
+    /// try ExpressionCompiler().compile("#a").references[0].kind  // .delta
+    /// ```
     public enum Kind: Sendable, Hashable {
         /// A metric's current value (also a function's `.metric` argument).
         case metric
@@ -150,10 +154,22 @@ public struct ExpressionCompiler: Sendable {
     ]
 
     /// The longest expression accepted, in UTF-8 bytes (64 KiB).
+    ///
+    /// ```swift
+    /// try ExpressionCompiler().compile(String(repeating: "a", count: 70_000))  // throws: … the limit is 65536
+    /// ```
     public static let maximumLength = 65_536
     /// The deepest nesting of parentheses, unary minus and calls accepted.
+    ///
+    /// ```swift
+    /// try ExpressionCompiler().compile(String(repeating: "(", count: 129) + "a")  // throws at column 129
+    /// ```
     public static let maximumNesting = 128
     /// The tallest tree accepted (a chain `a+b+c+…` is one level per operator).
+    ///
+    /// ```swift
+    /// try ExpressionCompiler().compile(Array(repeating: "a", count: 600).joined(separator: "+"))  // throws
+    /// ```
     public static let maximumTreeHeight = 512
 
     /// The constants, names without `$`: the built-in six, then the user's.

@@ -52,12 +52,28 @@ public struct ExpressionInputs: ExpressionResolver, Sendable {
     }
 
     /// The value set for `name`, or nil.
+    ///
+    /// ```swift
+    /// ExpressionInputs(values: ["a": .int(1)]).value(of: "a")  // .int(1)
+    /// ```
     public func value(of name: String) -> Number? { values[name] }
     /// The delta set for `name`, or nil.
+    ///
+    /// ```swift
+    /// ExpressionInputs(deltas: ["a": .int(5)]).delta(of: "a")  // .int(5)
+    /// ```
     public func delta(of name: String) -> Number? { deltas[name] }
     /// The elapsed time set, for any `_NAME`.
+    ///
+    /// ```swift
+    /// ExpressionInputs(elapsed: .int(1_000_000_000)).elapsed("_DIFFTIME")  // .int(1_000_000_000)
+    /// ```
     public func elapsed(_ name: String) -> Number? { elapsed }
     /// The closure set for `function`, applied, or nil.
+    ///
+    /// ```swift
+    /// ExpressionInputs(functions: ["sum": { _ in .int(3) }]).call("sum", [.glob("a.*")])  // .int(3)
+    /// ```
     public func call(_ function: String, _ arguments: [FunctionArgument]) -> Number? {
         functions[function]?(arguments)
     }

@@ -41,7 +41,12 @@ public struct ExpressionFunction: Sendable {
     public var name: String
     /// One entry per argument; the count is the arity.
     public var parameters: [ExpressionParameter]
-    /// For a pure function whose parameters are all `.value`: computes the result itself.
+    /// For a pure function whose parameters are all `.value`: computes the result itself
+    /// (the arguments are checked to number `parameters.count`; a non-finite result is no value).
+    ///
+    /// ```swift
+    /// ExpressionFunction.standard.first { $0.name == "abs" }?.implementation?([.int(-2)])  // .int(2)
+    /// ```
     public var implementation: (@Sendable ([Number]) -> Number?)?
 
     /// Creates a function entry.
