@@ -113,6 +113,18 @@ struct ExpressionErrorTests {
         #expect(compileError(String(repeating: "(", count: 65_536))?.reason == "nesting deeper than 128 levels")
     }
 
+    @Test("expressions at the limits compile and evaluate without exhausting the stack")
+    func atTheLimits() throws {
+        let chain = try compile(Array(repeating: "a", count: 512).joined(separator: "+"))
+        #expect(chain.evaluate(with: ExpressionInputs(values: ["a": .int(2)])) == .int(1024))
+        let nested = try compile(
+            String(repeating: "-(", count: 64) + "a" + String(repeating: ")", count: 64))
+        #expect(nested.evaluate(with: ExpressionInputs(values: ["a": .int(3)])) == .int(3))
+        let calls = try compile(String(repeating: "abs(", count: 127) + "-a" + String(repeating: ")", count: 127))
+        #expect(calls.evaluate(with: ExpressionInputs(values: ["a": .double(1.5)])) == .double(1.5))
+        #expect(chain.root == chain.root)
+    }
+
     @Test("random input compiles or throws, never crashes")
     func random() {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
