@@ -23,6 +23,8 @@ struct XMLLimits: Sendable {
     var maxNameLength = 256
     /// The longest attribute value, in Unicode scalars.
     var maxAttributeLength = 65_536
+    /// The most elements and text runs in the whole document.
+    var maxNodes = 200_000
     /// The longest comment, processing instruction or DOCTYPE literal, in Unicode scalars.
     var maxMarkupLength = 1 << 20
 }

@@ -12,6 +12,7 @@ struct XMLReader {
     private var index = 0
     private var line = 1
     private var column = 1
+    private var nodes = 0
 
     private init(scalars: [Unicode.Scalar], limits: XMLLimits) {
         self.scalars = scalars
@@ -383,6 +384,7 @@ struct XMLReader {
                 try comment()
             } else if looking(at: "<![CDATA[") {
                 let text = try cdata()
+                try countNode()
                 stack[stack.count - 1].children.append(.text(text))
             } else if looking(at: "<?") {
                 try processingInstruction()
@@ -397,14 +399,23 @@ struct XMLReader {
                 }
             } else {
                 let text = try self.text()
+                try countNode()
                 stack[stack.count - 1].children.append(.text(text))
             }
             if let element = finished {
                 if stack.isEmpty { return element }
+                try countNode()
                 stack[stack.count - 1].children.append(.element(element))
             }
         }
         throw error(.syntax, "internal: empty element stack")
+    }
+
+    private mutating func countNode() throws(XMLError) {
+        nodes += 1
+        if nodes > limits.maxNodes {
+            throw error(.tooLarge, "more than \(limits.maxNodes) elements and text runs in the document")
+        }
     }
 
     /// Reads a start tag at `<`; returns the element and whether it was self-closing (`/>`).

@@ -147,6 +147,12 @@ struct XMLReaderTests {
         // Without the DTD the reference is simply unknown: nothing is ever expanded.
         #expect(xmlError("<lolz>&lol2;</lolz>")?.kind == .invalidEntity)
 
+        var few = XMLLimits()
+        few.maxNodes = 10
+        let crowd = xmlError("<a>" + String(repeating: "<b/>", count: 11) + "</a>", limits: few)
+        #expect(crowd?.description == "1:48: more than 10 elements and text runs in the document")
+        #expect(xmlError("<a>" + String(repeating: "<b/>", count: 10) + "</a>", limits: few) == nil)
+
         var limits = XMLLimits()
         limits.maxBytes = 100
         let big = xmlError("<a>" + String(repeating: " ", count: 200) + "</a>", limits: limits)
