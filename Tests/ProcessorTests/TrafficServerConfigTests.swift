@@ -284,6 +284,49 @@ struct TrafficServerConfigTests {
         #expect(entries[1].debug == false)
     }
 
+    @Test("attacker's inputs are over-limit or syntax errors, never a crash, a hang or an expansion")
+    func attacks() {
+        func failure(_ text: String) -> TrafficServerConfigError? {
+            do {
+                _ = try TrafficServerConfig.parse(Array(text.utf8), file: "evil.xml")
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let huge = document("<statistics minimum='" + String(repeating: "9", count: 1_000_000) + "'/>")
+        #expect(failure(huge)?.code == .overLimit)
+        #expect(
+            failure(huge)?.description == "evil.xml:2:21: value of attribute 'minimum' longer than 65536 characters")
+
+        let deep = String(repeating: "<ink:statistics>", count: 10_000)
+        #expect(failure(deep)?.code == .overLimit)
+
+        let laughs = """
+            <?xml version="1.0"?>
+            <!DOCTYPE ink:statistics [
+              <!ENTITY a "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa">
+              <!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+            ]>
+            <ink:statistics><statistics><destination>d</destination><expression>&b;</expression></statistics>
+            </ink:statistics>
+            """
+        #expect(failure(laughs)?.code == .syntax)
+        #expect(
+            failure(laughs)?.description
+                == "evil.xml:2:26: a DTD internal subset is not supported: entity and other declarations are never "
+                + "read or expanded")
+
+        let big = [UInt8](repeating: 0x20, count: TrafficServerConfig.maxFileSize + 1)
+        do {
+            _ = try TrafficServerConfig.parse(big, file: "big.xml")
+            Issue.record("a file over the limit loaded")
+        } catch {
+            #expect(error.code == .overLimit)
+            #expect(error.description == "big.xml:1:1: file too large: 4194305 bytes (limit 4194304)")
+        }
+    }
+
     @Test("an unreadable or missing file is an error naming it")
     func missingFile() {
         #expect(throws: TrafficServerConfigError.self) { try TrafficServerConfig.load(path: "/nonexistent/s.xml") }
