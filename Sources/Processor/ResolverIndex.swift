@@ -1,0 +1,91 @@
+/// The names of one input generation, resolved once: sample indices by name, the files and
+/// processes present, and every glob of the entries expanded.
+struct EngineIndex {
+    /// One resolved name: the samples of its metric and the field to read.
+    struct Resolution {
+        var indices: [Int]
+        var field: String
+    }
+
+    /// A process: its pid and start time.
+    struct ProcessKey: Hashable {
+        var pid: Int64
+        var startTime: UInt64
+    }
+
+    var generation: UInt64 = 0
+    var sampleCount = 0
+    var files: [EngineFile] = []
+    var processes: [ProcessKey] = []
+    var fileSet: Set<EngineFile> = []
+    var resolved: [String: Resolution] = [:]
+    var globs: [String: [String]] = [:]
+
+    init() {}
+
+    /// Indexes `samples` and resolves every name and glob the entries refer to.
+    init(samples: [EngineSample], generation: UInt64, entries: [EngineEntry]) {
+        self.generation = generation
+        sampleCount = samples.count
+        var byMetric: [String: [Int]] = [:]
+        var processSet: Set<ProcessKey> = []
+        for (i, sample) in samples.enumerated() {
+            byMetric[sample.metric, default: []].append(i)
+            if fileSet.insert(sample.file).inserted { files.append(sample.file) }
+            let process = ProcessKey(pid: sample.file.pid, startTime: sample.file.startTime)
+            if processSet.insert(process).inserted { processes.append(process) }
+        }
+        var names = Set(byMetric.keys)
+        for entry in entries { names.formUnion(entry.destinations) }
+        let sortedNames = names.sorted()
+        func resolve(_ name: String) {
+            guard resolved[name] == nil else { return }
+            if let indices = byMetric[name] {
+                resolved[name] = Resolution(indices: indices, field: "value")
+            } else if let dot = name.lastIndex(of: "."), let indices = byMetric[String(name[..<dot])] {
+                resolved[name] = Resolution(indices: indices, field: String(name[name.index(after: dot)...]))
+            }
+        }
+        for entry in entries {
+            for reference in entry.expression.references {
+                switch reference.kind {
+                case .metric, .delta: resolve(reference.name)
+                case .elapsed: break
+                case .glob:
+                    guard globs[reference.name] == nil else { continue }
+                    let pattern = Array(reference.name.unicodeScalars)
+                    let matching = sortedNames.filter { Self.matches(Array($0.unicodeScalars), pattern) }
+                    globs[reference.name] = matching
+                    for name in matching { resolve(name) }
+                }
+            }
+        }
+    }
+
+    /// Whether `name` matches `pattern` (`*` any run, `?` one character); iterative, at most
+    /// O(name × pattern) steps.
+    static func matches(_ name: [Unicode.Scalar], _ pattern: [Unicode.Scalar]) -> Bool {
+        var n = 0
+        var p = 0
+        var star: Int?
+        var resume = 0
+        while n < name.count {
+            if p < pattern.count, pattern[p] == "?" || pattern[p] == name[n] {
+                n += 1
+                p += 1
+            } else if p < pattern.count, pattern[p] == "*" {
+                star = p
+                resume = n
+                p += 1
+            } else if let s = star {
+                p = s + 1
+                resume += 1
+                n = resume
+            } else {
+                return false
+            }
+        }
+        while p < pattern.count, pattern[p] == "*" { p += 1 }
+        return p == pattern.count
+    }
+}
