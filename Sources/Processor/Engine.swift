@@ -207,9 +207,10 @@ public struct Engine {
         let resolver = EngineResolver(
             engine: self, entry: i, instance: instance, samples: samples, elapsedTime: elapsed)
         let value = entries[i].expression.evaluate(with: resolver)
-        for name in deltaNames[i] {
+        // Collected before the memory changes, so that the resolver's copy is not duplicated.
+        let current = deltaNames[i].map { resolver.contributions(of: $0) }
+        for (name, now) in zip(deltaNames[i], current) {
             let key = MemoryKey(instance: instance, name: name)
-            let now = resolver.contributions(of: name)
             if now.isEmpty {
                 memory[i][key] = nil
             } else {

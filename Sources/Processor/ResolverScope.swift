@@ -30,13 +30,15 @@ struct EngineResolver: ExpressionResolver {
         }
         guard let resolution = index.resolved[name] else { return [] }
         var result: [(key: Contributor, value: Number, kind: EngineSampleKind)] = []
+        var position: [EngineFile: Int] = [:]
         for i in resolution.indices where i < samples.count && instance.contains(samples[i].file) {
             guard let value = samples[i].fields[resolution.field] else { continue }
-            let key = Contributor.file(samples[i].file)
-            if let at = result.firstIndex(where: { $0.key == key }) {
+            let file = samples[i].file
+            if let at = position[file] {
                 result[at].value = Number.add(result[at].value, value) ?? result[at].value
             } else {
-                result.append((key, value, samples[i].kind))
+                position[file] = result.count
+                result.append((.file(file), value, samples[i].kind))
             }
         }
         return result
@@ -44,8 +46,17 @@ struct EngineResolver: ExpressionResolver {
 
     func value(of name: String) -> Number? {
         var total: Number?
-        for c in contributions(of: name) {
-            guard let sum = total.map({ Number.add($0, c.value) }) ?? c.value else { return nil }
+        if destinations[name] != nil {
+            for c in contributions(of: name) {
+                guard let sum = total.map({ Number.add($0, c.value) }) ?? c.value else { return nil }
+                total = sum
+            }
+            return total
+        }
+        guard let resolution = index.resolved[name] else { return nil }
+        for i in resolution.indices where i < samples.count && instance.contains(samples[i].file) {
+            guard let value = samples[i].fields[resolution.field] else { continue }
+            guard let sum = total.map({ Number.add($0, value) }) ?? value else { return nil }
             total = sum
         }
         return total

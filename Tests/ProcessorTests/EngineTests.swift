@@ -386,3 +386,32 @@ struct EngineTests {
         #expect(pass["q"] == .int(3))
     }
 }
+
+/// A plugin evaluator: the first argument scaled by the second.
+struct Scale: Evaluator {
+    let name = "scale"
+    func evaluate(_ inputs: [Value], context: EvaluationContext) throws -> Value? {
+        guard inputs.count == 2, case .int(let x) = inputs[0], case .int(let k) = inputs[1] else { return nil }
+        return .int(x * k + Int64(context.elapsedNanoseconds / 1_000_000_000))
+    }
+}
+
+@Suite("Engine plugins")
+struct EnginePluginTests {
+    @Test("a plugin evaluator answers its calls, with the entry's elapsed time")
+    func pluginFunction() throws {
+        let compiler = ExpressionCompiler(
+            functions: ExpressionFunction.standard + [
+                ExpressionFunction(evaluator: Scale(), parameters: [.value, .value])
+            ])
+        let e = EngineEntry(destinations: ["s"], type: .integer, expression: try compiler.compile("scale(n, 3)"))
+        let clock = StatsClock.manual(at: 0)
+        var engine = try Engine(entries: [e], clock: clock, evaluators: [Scale()])
+        let inputs = EngineInputs(samples: [sample(file(1), "n", .int(4))], generation: 1)
+        #expect(engine.run(inputs)["s"] == .int(12))
+        clock.advance(by: 2 * second)
+        #expect(engine.run(inputs)["s"] == .int(14))
+        var without = try Engine(entries: [e], clock: clock)
+        #expect(without.run(inputs)["s"] == nil)
+    }
+}
