@@ -185,7 +185,7 @@ public struct Engine {
         for instance in instances {
             var raw: Number?
             if entry.operation == .sum, entry.scope != .thread {
-                for file in index.files where instance.contains(file) {
+                for file in index.files(in: instance) {
                     guard let v = evaluate(i, at: .thread(file), samples: samples, elapsed: elapsed) else { continue }
                     raw = raw.map { Number.add($0, v) } ?? v
                 }
@@ -204,11 +204,9 @@ public struct Engine {
     mutating func evaluate(_ i: Int, at instance: EngineInstance, samples: [EngineSample], elapsed: UInt64?)
         -> Number?
     {
-        let resolver = EngineResolver(
-            engine: self, entry: i, instance: instance, samples: samples, elapsedTime: elapsed)
-        let value = entries[i].expression.evaluate(with: resolver)
-        // Collected before the memory changes, so that the resolver's copy is not duplicated.
-        let current = deltaNames[i].map { resolver.contributions(of: $0) }
+        // The resolver lives only inside `read`: it shares `memory[i]`, which must not be
+        // copied when it changes below.
+        let (value, current) = read(i, at: instance, samples: samples, elapsed: elapsed)
         for (name, now) in zip(deltaNames[i], current) {
             let key = MemoryKey(instance: instance, name: name)
             if now.isEmpty {
@@ -220,6 +218,15 @@ public struct Engine {
             }
         }
         return value
+    }
+
+    /// Evaluates entry `i` at one instance and collects the current values of its delta names.
+    func read(_ i: Int, at instance: EngineInstance, samples: [EngineSample], elapsed: UInt64?)
+        -> (Number?, [[(key: Contributor, value: Number, kind: EngineSampleKind)]])
+    {
+        let resolver = EngineResolver(
+            engine: self, entry: i, instance: instance, samples: samples, elapsedTime: elapsed)
+        return (entries[i].expression.evaluate(with: resolver), deltaNames[i].map { resolver.contributions(of: $0) })
     }
 
     /// Applies the bounds and the default, then the destination type.

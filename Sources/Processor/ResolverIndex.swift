@@ -5,6 +5,28 @@ struct EngineIndex {
     struct Resolution {
         var indices: [Int]
         var field: String
+        /// The same indices grouped by file and by process, so that an instance reads only its own.
+        var byFile: [EngineFile: [Int]] = [:]
+        var byProcess: [ProcessKey: [Int]] = [:]
+
+        init(indices: [Int], field: String, samples: [EngineSample]) {
+            self.indices = indices
+            self.field = field
+            for i in indices {
+                let file = samples[i].file
+                byFile[file, default: []].append(i)
+                byProcess[ProcessKey(pid: file.pid, startTime: file.startTime), default: []].append(i)
+            }
+        }
+
+        /// The indices of the samples within `instance`.
+        func indices(in instance: EngineInstance) -> [Int] {
+            switch instance {
+            case .host: indices
+            case .process(let pid, let start): byProcess[ProcessKey(pid: pid, startTime: start)] ?? []
+            case .thread(let file): byFile[file] ?? []
+            }
+        }
     }
 
     /// A process: its pid and start time.
@@ -18,10 +40,21 @@ struct EngineIndex {
     var files: [EngineFile] = []
     var processes: [ProcessKey] = []
     var fileSet: Set<EngineFile> = []
+    /// The files of each process, in order of appearance.
+    var filesByProcess: [ProcessKey: [EngineFile]] = [:]
     var resolved: [String: Resolution] = [:]
     var globs: [String: [String]] = [:]
 
     init() {}
+
+    /// The files within `instance`.
+    func files(in instance: EngineInstance) -> [EngineFile] {
+        switch instance {
+        case .host: files
+        case .process(let pid, let start): filesByProcess[ProcessKey(pid: pid, startTime: start)] ?? []
+        case .thread(let file): fileSet.contains(file) ? [file] : []
+        }
+    }
 
     /// Indexes `samples` and resolves every name and glob the entries refer to.
     init(samples: [EngineSample], generation: UInt64, entries: [EngineEntry]) {
@@ -31,8 +64,11 @@ struct EngineIndex {
         var processSet: Set<ProcessKey> = []
         for (i, sample) in samples.enumerated() {
             byMetric[sample.metric, default: []].append(i)
-            if fileSet.insert(sample.file).inserted { files.append(sample.file) }
             let process = ProcessKey(pid: sample.file.pid, startTime: sample.file.startTime)
+            if fileSet.insert(sample.file).inserted {
+                files.append(sample.file)
+                filesByProcess[process, default: []].append(sample.file)
+            }
             if processSet.insert(process).inserted { processes.append(process) }
         }
         var names = Set(byMetric.keys)
@@ -41,9 +77,10 @@ struct EngineIndex {
         func resolve(_ name: String) {
             guard resolved[name] == nil else { return }
             if let indices = byMetric[name] {
-                resolved[name] = Resolution(indices: indices, field: "value")
+                resolved[name] = Resolution(indices: indices, field: "value", samples: samples)
             } else if let dot = name.lastIndex(of: "."), let indices = byMetric[String(name[..<dot])] {
-                resolved[name] = Resolution(indices: indices, field: String(name[name.index(after: dot)...]))
+                resolved[name] = Resolution(
+                    indices: indices, field: String(name[name.index(after: dot)...]), samples: samples)
             }
         }
         for entry in entries {

@@ -31,7 +31,7 @@ struct EngineResolver: ExpressionResolver {
         guard let resolution = index.resolved[name] else { return [] }
         var result: [(key: Contributor, value: Number, kind: EngineSampleKind)] = []
         var position: [EngineFile: Int] = [:]
-        for i in resolution.indices where i < samples.count && instance.contains(samples[i].file) {
+        for i in resolution.indices(in: instance) where i < samples.count {
             guard let value = samples[i].fields[resolution.field] else { continue }
             let file = samples[i].file
             if let at = position[file] {
@@ -54,7 +54,7 @@ struct EngineResolver: ExpressionResolver {
             return total
         }
         guard let resolution = index.resolved[name] else { return nil }
-        for i in resolution.indices where i < samples.count && instance.contains(samples[i].file) {
+        for i in resolution.indices(in: instance) where i < samples.count {
             guard let value = samples[i].fields[resolution.field] else { continue }
             guard let sum = total.map({ Number.add($0, value) }) ?? value else { return nil }
             total = sum
@@ -132,7 +132,7 @@ struct EngineResolver: ExpressionResolver {
     func percentile(_ name: String, _ q: Double) -> Number? {
         guard q >= 0, q <= 1, let resolution = index.resolved[name], resolution.field == "value" else { return nil }
         var merged: [Double: Int64] = [:]
-        for i in resolution.indices where i < samples.count && instance.contains(samples[i].file) {
+        for i in resolution.indices(in: instance) where i < samples.count {
             for bucket in samples[i].buckets ?? [] where bucket.count > 0 && !bucket.upperBound.isNaN {
                 merged[bucket.upperBound, default: 0] &+= bucket.count
             }

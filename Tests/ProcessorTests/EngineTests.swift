@@ -415,3 +415,33 @@ struct EnginePluginTests {
         #expect(without.run(inputs)["s"] == nil)
     }
 }
+
+@Suite("Engine at size")
+struct EngineSizeTests {
+    @Test("200 processes of 5 threads: per-process sums and deltas read only their own files")
+    func manyFiles() throws {
+        let clock = StatsClock.manual(at: 0)
+        var engine = try Engine(
+            entries: [
+                entry("p", "#n", type: .integer, scope: .process, operation: .sum),
+                entry("h", "sum(n)", type: .integer),
+            ], clock: clock)
+        func inputs(_ step: Int64) -> EngineInputs {
+            var samples: [EngineSample] = []
+            for pid in Int64(1)...200 {
+                for tid in Int64(1)...5 {
+                    samples.append(sample(file(pid, tid), "n", .int(step * pid * tid), .counter))
+                }
+            }
+            return EngineInputs(samples: samples, generation: 1)
+        }
+        _ = engine.run(inputs(1))
+        clock.advance(by: second)
+        let pass = engine.run(inputs(2))
+        // Each thread grew by pid × tid: the process's delta is pid × (1 + 2 + 3 + 4 + 5).
+        #expect(pass["p", .process(pid: 7, startTime: 0)] == .int(7 * 15))
+        #expect(pass["p", .process(pid: 200, startTime: 0)] == .int(200 * 15))
+        #expect(pass.results.filter { $0.destination == "p" }.count == 200)
+        #expect(pass["h"] == .int(2 * 15 * (200 * 201 / 2)))
+    }
+}
