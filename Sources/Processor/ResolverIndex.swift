@@ -99,14 +99,21 @@ struct EngineIndex {
         }
     }
 
+    /// The most steps one glob match may take: a hostile pattern (`*a*a*…b`) against a long
+    /// name costs name × pattern steps; past this budget the name does not match.
+    static let matchBudget = 1 << 20
+
     /// Whether `name` matches `pattern` (`*` any run, `?` one character); iterative, at most
-    /// O(name × pattern) steps.
+    /// `matchBudget` steps.
     static func matches(_ name: [Unicode.Scalar], _ pattern: [Unicode.Scalar]) -> Bool {
         var n = 0
         var p = 0
         var star: Int?
         var resume = 0
+        var steps = 0
         while n < name.count {
+            steps += 1
+            if steps > matchBudget { return false }
             if p < pattern.count, pattern[p] == "?" || pattern[p] == name[n] {
                 n += 1
                 p += 1

@@ -385,6 +385,15 @@ struct EngineTests {
         #expect(pass["n"] == .int(0))
         #expect(pass["q"] == .int(3))
     }
+
+    @Test("a glob at the expression's length limit against a 65,535-byte name stays within its budget")
+    func globBudget() throws {
+        let pattern = "*" + String(repeating: "a", count: 32_000) + "b"  // 10⁹ steps without the budget
+        var engine = try Engine(entries: [entry("n", "count(\"\(pattern)\")", type: .integer)], clock: .manual(at: 0))
+        let name = String(repeating: "a", count: 65_535)
+        let pass = engine.run(EngineInputs(samples: [sample(file(1), name, .int(1))], generation: 1))
+        #expect(pass["n"] == .int(0))
+    }
 }
 
 /// A plugin evaluator: the first argument scaled by the second.
