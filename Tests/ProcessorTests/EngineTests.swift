@@ -454,3 +454,26 @@ struct EngineSizeTests {
         #expect(pass["h"] == .int(2 * 15 * (200 * 201 / 2)))
     }
 }
+
+@Suite("Engine reload")
+struct EngineReloadTests {
+    @Test("reloading keeps the history of unchanged entries; changed ones start afresh")
+    func reloadKeepsHistory() throws {
+        let clock = StatsClock.manual(at: 0)
+        var engine = try Engine(
+            entries: [entry("kept", "#n", type: .integer), entry("changed", "#n", type: .integer)], clock: clock)
+        let at = { (n: Int64) in EngineInputs(samples: [sample(file(1), "n", .int(n), .counter)], generation: 1) }
+        _ = engine.run(at(10))
+        engine = try engine.reloaded(with: [
+            entry("new", "#n * 2", type: .integer), entry("kept", "#n", type: .integer, maximum: 1000),
+            entry("changed", "#n + 0", type: .integer),
+        ])
+        clock.advance(by: second)
+        let pass = engine.run(at(15))
+        #expect(pass["kept"] == .int(5))
+        #expect(pass["changed"] == nil)
+        #expect(pass["new"] == nil)
+        #expect(pass.elapsed == second)
+        #expect(throws: EngineError.self) { try engine.reloaded(with: [entry("a", "1"), entry("a", "2")]) }
+    }
+}
