@@ -131,18 +131,18 @@ struct EngineResolver: ExpressionResolver {
     /// bound of the bucket holding the observation of rank ⌈q × total⌉.
     func percentile(_ name: String, _ q: Double) -> Number? {
         guard q >= 0, q <= 1, let resolution = index.resolved[name], resolution.field == "value" else { return nil }
-        var merged: [Double: Int64] = [:]
+        var merged: [Double: Double] = [:]  // doubles: hostile counts cannot overflow
         for i in resolution.indices(in: instance) where i < samples.count {
             for bucket in samples[i].buckets ?? [] where bucket.count > 0 && !bucket.upperBound.isNaN {
-                merged[bucket.upperBound, default: 0] &+= bucket.count
+                merged[bucket.upperBound, default: 0] += Double(bucket.count)
             }
         }
-        let total = merged.values.reduce(0.0) { $0 + Double($1) }
+        let total = merged.values.reduce(0, +)
         guard total > 0 else { return nil }
         let rank = max(1, (q * total).rounded(.up))
         var cumulative = 0.0
         for bound in merged.keys.sorted() {
-            cumulative += Double(merged[bound] ?? 0)
+            cumulative += merged[bound] ?? 0
             if cumulative >= rank { return Number.finite(bound) }
         }
         return nil

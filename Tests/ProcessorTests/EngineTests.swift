@@ -331,6 +331,21 @@ struct EngineTests {
         #expect(pass["p100"] == .double(100))
         #expect(pass["bad"] == nil)
         #expect(pass["p1", .process(pid: 1, startTime: 0)] == .double(1))
+        // Hostile buckets: counts near Int64.max in two files, NaN and infinite bounds.
+        let hostile = engine.run(
+            EngineInputs(
+                samples: [
+                    EngineSample(
+                        file: file(1), metric: "lat", fields: [:],
+                        buckets: [
+                            EngineBucket(upperBound: 5, count: .max), EngineBucket(upperBound: .nan, count: 9),
+                            EngineBucket(upperBound: .infinity, count: .max),
+                        ]),
+                    EngineSample(
+                        file: file(2), metric: "lat", fields: [:], buckets: [EngineBucket(upperBound: 5, count: .max)]),
+                ], generation: 2))
+        #expect(hostile["p50"] == .double(5))
+        #expect(hostile["p100"] == nil)
     }
 
     @Test("names resolve once per input generation, values are read every pass")
