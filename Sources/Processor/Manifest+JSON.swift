@@ -154,7 +154,6 @@ struct ManifestLoader {
                 let position = expressionText[entry.index]?.position(offset: offset)
                 return (position?.line ?? entry.line, position?.column ?? entry.column)
             })
-        errors.sort { ($0.line, $0.column) < ($1.line, $1.column) }
         return Manifest(file: file, sources: sources, interval: interval, constants: constants, entries: entries)
     }
 

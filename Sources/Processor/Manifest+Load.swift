@@ -52,7 +52,10 @@ extension Manifest {
         }
         var loader = ManifestLoader(file: file, functions: functions)
         let manifest = loader.load(bytes)
-        guard loader.errors.isEmpty, let manifest else { throw ManifestErrors(errors: loader.errors) }
+        guard loader.errors.isEmpty, let manifest else {
+            // File order, so a checker prints them like a compiler (the sort is stable).
+            throw ManifestErrors(errors: loader.errors.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+        }
         return manifest
     }
 
