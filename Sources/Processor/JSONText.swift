@@ -97,23 +97,25 @@ enum JSONText {
 
 private struct JSONParser {
     var scalars: [Unicode.Scalar] = []
-    var lines: [Int] = []
-    var columns: [Int] = []
+    // Int32 keeps the three arrays at 12 bytes per character for the largest document.
+    var lines: [Int32] = []
+    var columns: [Int32] = []
     var index = 0
     let maxDepth: Int
 
     init(bytes: [UInt8], maxDepth: Int) throws(JSONError) {
         self.maxDepth = maxDepth
         scalars.reserveCapacity(bytes.count)
-        var line = 1
-        var column = 1
+        var line: Int32 = 1
+        var column: Int32 = 1
         var iterator = bytes.makeIterator()
         var decoder = UTF8()
         loop: while true {
             switch decoder.decode(&iterator) {
             case .scalarValue(let scalar):
                 if scalar.value == 0 {
-                    throw JSONError(position: JSONPosition(line: line, column: column), reason: "NUL character")
+                    throw JSONError(
+                        position: JSONPosition(line: Int(line), column: Int(column)), reason: "NUL character")
                 }
                 scalars.append(scalar)
                 lines.append(line)
@@ -127,7 +129,7 @@ private struct JSONParser {
             case .emptyInput:
                 break loop
             case .error:
-                throw JSONError(position: JSONPosition(line: line, column: column), reason: "invalid UTF-8")
+                throw JSONError(position: JSONPosition(line: Int(line), column: Int(column)), reason: "invalid UTF-8")
             }
         }
         // A byte-order mark at the start is ignored.
@@ -138,7 +140,7 @@ private struct JSONParser {
 
     var atEnd: Bool { index >= scalars.count }
 
-    var position: JSONPosition { JSONPosition(line: lines[index], column: columns[index]) }
+    var position: JSONPosition { JSONPosition(line: Int(lines[index]), column: Int(columns[index])) }
 
     func describeCurrent() -> String {
         guard !atEnd else { return "end of input" }

@@ -197,7 +197,13 @@ struct ManifestLoader {
             if case .array(let items) = list.node.value {
                 if items.isEmpty { fail(list.node.position, "destinations", "empty list") }
                 for item in items {
-                    if case .object = item.value {
+                    if case .object(let raw) = item.value {
+                        // Name the entry before reporting anything about this item.
+                        if entryName == nil, let nameNode = raw.first(where: { $0.key == "name" })?.node,
+                            case .string(let text) = nameNode.value, !text.value.isEmpty
+                        {
+                            entryName = text.value
+                        }
                         guard let parts = object(item, "destinations", keys: ["name", "scope", "operation"]) else {
                             continue
                         }

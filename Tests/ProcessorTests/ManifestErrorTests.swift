@@ -75,6 +75,19 @@ struct ManifestErrorTests {
             ])
     }
 
+    @Test("a destination object: its own scope and operation, checked like the entry's")
+    func destinationObjects() {
+        #expect(
+            errors(
+                manifest(
+                    #"  { "destinations": [ { "name": "a", "scope": "galaxy", "op": 1 }, { "scope": "host" } ], "type": "float", "expression": "x" }"#
+                )) == [
+                    "m.json:2:47: entry 1 (a): destinations.scope: unknown value 'galaxy' (expected one of: thread, process, host, cluster)",
+                    "m.json:2:57: entry 1 (a): destinations.op: unknown key 'op' (expected one of: name, operation, scope)",
+                    "m.json:2:68: entry 1 (a): destinations: missing 'name'",
+                ])
+    }
+
     @Test("every error of every entry is collected, in file order")
     func collectsAll() {
         #expect(
