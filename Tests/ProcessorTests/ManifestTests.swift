@@ -97,6 +97,20 @@ struct ManifestTests {
         #expect(manifest.entries.map(\.destinations[0].name) == ["a", "b"])
     }
 
+    @Test("strings decode every escape; numbers keep integers as integers")
+    func stringsAndNumbers() throws {
+        let manifest = try parse(
+            #"""
+            { "constants": { "I": -42, "D": 1.5e3, "Z": 0, "F": -0.25 },
+              "entries": [ { "destination": "caf\u00e9 \ud83d\ude00", "type": "float", "expression": "x",
+                             "description": "tab\t quote\" slash\/ back\\ nl\n", "unit": "é" } ] }
+            """#)
+        #expect(manifest.constants == ["I": .int(-42), "D": .double(1500), "Z": .int(0), "F": .double(-0.25)])
+        #expect(manifest.entries[0].destinations[0].name == "café 😀")
+        #expect(manifest.entries[0].description == "tab\t quote\" slash/ back\\ nl\n")
+        #expect(manifest.entries[0].unit == "é")
+    }
+
     @Test("bounds and default: missing, below, above, within")
     func bounds() throws {
         let manifest = try parse(
