@@ -1,0 +1,249 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+extension Manifest {
+    /// The largest manifest accepted, in bytes.
+    ///
+    /// ```swift
+    /// print(Manifest.maxFileSize)  // 4194304
+    /// ```
+    public static let maxFileSize = 4 << 20
+
+    /// The longest destination name or constant name, in UTF-8 bytes.
+    ///
+    /// ```swift
+    /// print(Manifest.maxNameLength)  // 1024
+    /// ```
+    public static let maxNameLength = 1024
+
+    /// Reads and checks the manifest at `path`: JSON, or Traffic Server XML when its first
+    /// non-blank character is `<`.
+    ///
+    /// ```swift
+    /// let manifest = try Manifest.load(path: "/etc/trafficserver/stats.config.xml")
+    /// print(manifest.entries.count)  // 142
+    /// ```
+    public static func load(
+        path: String, functions: [ExpressionFunction] = ExpressionFunction.standard
+    ) throws(ManifestErrors) -> Manifest {
+        let bytes = try readManifestFile(path)
+        return try parse(bytes, file: path, functions: functions)
+    }
+
+    /// Checks a manifest's contents; `file` names it in errors.
+    ///
+    /// ```swift
+    /// let json = #"{ "entries": [ { "destination": "b", "type": "integer", "expression": "a * 2" } ] }"#
+    /// let manifest = try Manifest.parse(Array(json.utf8), file: "inline.json")
+    /// ```
+    public static func parse(
+        _ bytes: [UInt8], file: String, functions: [ExpressionFunction] = ExpressionFunction.standard
+    ) throws(ManifestErrors) -> Manifest {
+        var first = bytes.startIndex
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { first += 3 }
+        while first < bytes.endIndex, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[first]) { first += 1 }
+        if first < bytes.endIndex, bytes[first] == UInt8(ascii: "<") {
+            return try fromTrafficServer(bytes, file: file, functions: functions)
+        }
+        var loader = ManifestLoader(file: file, functions: functions)
+        let manifest = loader.load(bytes)
+        guard loader.errors.isEmpty, let manifest else {
+            // File order, so a checker prints them like a compiler (the sort is stable).
+            throw ManifestErrors(errors: loader.errors.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+        }
+        return manifest
+    }
+
+    /// Converts a Traffic Server `stats.config.xml` (see `docs/TRAFFIC-SERVER.md`).
+    private static func fromTrafficServer(
+        _ bytes: [UInt8], file: String, functions: [ExpressionFunction]
+    ) throws(ManifestErrors) -> Manifest {
+        let tsEntries: [TrafficServerEntry]
+        do {
+            tsEntries = try TrafficServerConfig.parse(bytes, file: file)
+        } catch {
+            throw ManifestErrors(errors: [
+                ManifestError(
+                    file: file, line: error.line, column: error.column, entry: error.entry, reason: error.reason)
+            ])
+        }
+        let compiler = ExpressionCompiler(functions: functions)
+        var errors: [ManifestError] = []
+        var entries: [Entry] = []
+        for ts in tsEntries {
+            let destinations = ts.destinations.map {
+                Destination(
+                    name: $0.name, scope: $0.scope == .cluster ? .cluster : .host,
+                    operation: $0.operation == .reCalculate ? .reCalculate : .sum, line: $0.line, column: $0.column)
+            }
+            let compiled: CompiledExpression
+            do {
+                compiled = try compiler.compile(ts.expression)
+            } catch {
+                let offset = scalarOffset(in: ts.expression, line: error.line, column: error.column)
+                let (line, column) = ts.expressionPosition(offset: offset)
+                errors.append(
+                    ManifestError(
+                        file: file, line: line, column: column, entry: ts.index, destination: destinations.first?.name,
+                        field: "expression", reason: error.reason))
+                continue
+            }
+            entries.append(
+                Entry(
+                    index: ts.index, destinations: destinations, type: inferredType(compiled.root),
+                    expression: compiled, interval: ts.interval.flatMap { $0 > 0 ? Double($0) : nil },
+                    minimum: ts.minimum.map(number), maximum: ts.maximum.map(number),
+                    defaultValue: ts.defaultValue.map(number), unit: nil, description: nil, debug: ts.debug,
+                    line: ts.line, column: ts.column))
+        }
+        errors += orderErrors(
+            entries, file: file,
+            position: { entry, offset in
+                guard let ts = tsEntries.first(where: { $0.index == entry.index }) else {
+                    return (entry.line, entry.column)
+                }
+                return ts.expressionPosition(offset: offset)
+            })
+        guard errors.isEmpty else { throw ManifestErrors(errors: errors) }
+        return Manifest(file: file, sources: Sources(), interval: 1, constants: [:], entries: entries)
+    }
+
+    /// Traffic Server's XML has no type: a division, or a fractional literal or constant, makes
+    /// the entry `float`; anything else is `integer`.
+    static func inferredType(_ node: ExpressionNode) -> ValueType {
+        func isFloat(_ node: ExpressionNode) -> Bool {
+            switch node {
+            case .number(let value), .constant(_, let value):
+                if case .double = value { return true }
+                return false
+            case .metric, .delta, .elapsed: return false
+            case .negate(let inner): return isFloat(inner)
+            case .binary(let op, let lhs, let rhs): return op == .divide || isFloat(lhs) || isFloat(rhs)
+            case .call(_, let arguments):
+                return arguments.contains {
+                    if case .value(let inner) = $0 { return isFloat(inner) }
+                    return false
+                }
+            }
+        }
+        return isFloat(node) ? .float : .integer
+    }
+
+    /// A bound from the XML: an integer when it is one, else a double.
+    private static func number(_ value: Double) -> Number {
+        if value == value.rounded(), let int = Int64(exactly: value) { return .int(int) }
+        return .double(value)
+    }
+
+    /// The 1-based scalar offset in `source` of a 1-based line and column.
+    static func scalarOffset(in source: String, line: Int, column: Int) -> Int {
+        var offset = 1
+        var currentLine = 1
+        var currentColumn = 1
+        for scalar in source.unicodeScalars {
+            if currentLine == line, currentColumn == column { return offset }
+            if scalar == "\n" {
+                currentLine += 1
+                currentColumn = 1
+            } else {
+                currentColumn += 1
+            }
+            offset += 1
+        }
+        return offset
+    }
+
+    /// Duplicate destinations, self references, cycles and forward references.
+    ///
+    /// `position` maps an entry and a 1-based scalar offset in its expression to the file.
+    static func orderErrors(
+        _ entries: [Entry], file: String, position: (Entry, Int) -> (line: Int, column: Int)
+    ) -> [ManifestError] {
+        var errors: [ManifestError] = []
+        var writer: [String: Int] = [:]  // destination → position in `entries`
+        for (slot, entry) in entries.enumerated() {
+            for destination in entry.destinations {
+                if let earlier = writer[destination.name] {
+                    let first = entries[earlier].destinations.first { $0.name == destination.name }
+                    errors.append(
+                        ManifestError(
+                            file: file, line: destination.line, column: destination.column, entry: entry.index,
+                            destination: entry.destinations.first?.name, field: "destination",
+                            reason: "'\(destination.name)' is already written by entry \(entries[earlier].index)"
+                                + (first.map { " (at \($0.line):\($0.column))" } ?? "")))
+                } else {
+                    writer[destination.name] = slot
+                }
+            }
+        }
+        // Edges: entry → the entries whose destinations it reads.
+        let edges: [[Int]] = entries.map { entry in
+            entry.expression.references.compactMap { reference in
+                reference.kind == .metric || reference.kind == .delta ? writer[reference.name] : nil
+            }
+        }
+        func reaches(from start: Int, to target: Int) -> Bool {
+            var seen: Set<Int> = [start]
+            var queue = [start]
+            while let next = queue.popLast() {
+                if next == target { return true }
+                for neighbour in edges[next] where seen.insert(neighbour).inserted { queue.append(neighbour) }
+            }
+            return false
+        }
+        for (slot, entry) in entries.enumerated() {
+            for reference in entry.expression.references where reference.kind == .metric || reference.kind == .delta {
+                guard let target = writer[reference.name], target >= slot else { continue }
+                let offset = scalarOffset(in: entry.expression.source, line: reference.line, column: reference.column)
+                let (line, column) = position(entry, offset)
+                let reason: String
+                if target == slot {
+                    reason = "cycle: '\(reference.name)' is this entry's own destination"
+                } else if reaches(from: target, to: slot) {
+                    reason =
+                        "cycle: '\(reference.name)' is written by entry \(entries[target].index), which depends on this entry"
+                } else {
+                    reason =
+                        "forward reference to '\(reference.name)', written by later entry \(entries[target].index): "
+                        + "manifest order is evaluation order, so move this entry after it"
+                }
+                errors.append(
+                    ManifestError(
+                        file: file, line: line, column: column, entry: entry.index,
+                        destination: entry.destinations.first?.name, field: "expression", reason: reason))
+            }
+        }
+        return errors
+    }
+
+    private static func readManifestFile(_ path: String) throws(ManifestErrors) -> [UInt8] {
+        func failure(_ reason: String) -> ManifestErrors {
+            ManifestErrors(errors: [ManifestError(file: path, line: 0, column: 0, reason: reason)])
+        }
+        func errnoText() -> String {
+            let code = errno
+            return strerror(code).map { String(cString: $0) } ?? "errno \(code)"
+        }
+        var fd: Int32
+        repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
+        guard fd >= 0 else { throw failure("cannot open: \(errnoText())") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw failure("cannot read: \(errnoText())")
+            }
+            if count == 0 { return bytes }
+            bytes.append(contentsOf: chunk[0..<count])
+            if bytes.count > maxFileSize { throw failure("file too large: more than \(maxFileSize) bytes") }
+        }
+    }
+}
