@@ -16,6 +16,8 @@ enum Host {
           demo [--seconds N]        write a demo stats file and read it back live
           slurp [--json] [--now NS] [PATH ...]
                                     print every metric of stats files (v1 and v2)
+          eval --manifest FILE [--passes N] [--interval S] [--json] [PATH ...]
+                                    run a manifest's passes and print every destination
           help                      this text
         Stats root: $MMSTATS_PATH, else \(StatsDirectory.defaultRoot())
         """
@@ -39,6 +41,7 @@ enum Host {
         switch command {
         case "slurp": status = Slurp.run(rest)
         case "demo": status = Demo.run(rest)
+        case "eval": status = Eval.run(rest)
         case "help", "-h", "--help":
             print(usage)
             status = 0

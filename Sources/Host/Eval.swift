@@ -1,0 +1,210 @@
+import Metrics
+import MmStatsCore
+import Processor
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// `mmstats eval --manifest FILE [--passes N] [--interval S] [--json] [PATH ...]`: runs a
+/// manifest's passes over the stats files and prints every destination's value.
+enum Eval {
+    static let usage = """
+        usage: mmstats eval --manifest FILE [--passes N] [--interval S] [--json] [PATH ...]
+          Loads the manifest (JSON, docs/MANIFEST.md, or Traffic Server's stats.config.xml),
+          then runs N passes (default 2) S seconds apart (default: the manifest's interval) over
+          the stats files under PATH (default: the manifest's sources, else the stats root) and
+          prints each pass's results: every destination's value, or null when it has none (the
+          first pass has no deltas or rates: they need two samples).
+          --json   one JSON object per pass, one per line: {"pass", "elapsed_ns", "values"}
+        """
+
+    static func run(_ arguments: [String]) -> Int32 {
+        var manifestPath: String?
+        var passes = 2
+        var interval: Double?
+        var json = false
+        var paths: [String] = []
+        var index = 0
+        func value(_ option: String) -> String? {
+            guard index < arguments.count else {
+                printError("mmstats eval: \(option) needs a value\n\(usage)")
+                return nil
+            }
+            defer { index += 1 }
+            return arguments[index]
+        }
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            switch argument {
+            case "--manifest":
+                guard let path = value(argument) else { return 2 }
+                manifestPath = path
+            case "--passes":
+                guard let text = value(argument), let number = Int(text), number >= 1, number <= 1_000_000 else {
+                    printError("mmstats eval: --passes takes a whole number from 1 to 1000000")
+                    return 2
+                }
+                passes = number
+            case "--interval":
+                guard let text = value(argument), let seconds = Double(text), seconds >= 0, seconds <= 86_400 else {
+                    printError("mmstats eval: --interval takes seconds from 0 to 86400")
+                    return 2
+                }
+                interval = seconds
+            case "--json": json = true
+            case "-h", "--help":
+                print(usage)
+                return 0
+            default:
+                if argument.hasPrefix("-") {
+                    printError("mmstats eval: unknown option '\(argument.terminalSafe)'\n\(usage)")
+                    return 2
+                }
+                paths.append(argument)
+            }
+        }
+        guard let manifestPath else {
+            printError("mmstats eval: --manifest FILE is required\n\(usage)")
+            return 2
+        }
+        let manifest: Manifest
+        do {
+            manifest = try Manifest.load(path: manifestPath)
+        } catch {
+            for error in error.errors { printError(error.description.terminalSafe) }
+            return 1
+        }
+        var engine: Engine
+        do {
+            engine = try Engine(entries: manifest.engineEntries())
+        } catch {
+            printError("mmstats: \(manifestPath.terminalSafe): \(error.description.terminalSafe)")
+            return 1
+        }
+        if paths.isEmpty { paths = manifest.sources.roots + manifest.sources.files }
+        if paths.isEmpty { paths = [StatsDirectory.defaultRoot()] }
+        let pause = interval ?? manifest.interval
+        var failed = false
+        for pass in 1...passes {
+            if pass > 1, pause > 0 { sleep(seconds: pause) }
+            let inputs = collect(paths, sources: manifest.sources) { message in
+                printError(message)
+                failed = true
+            }
+            let result = engine.run(inputs)
+            print(json ? passJSON(pass, result) : passText(pass, result), terminator: "")
+        }
+        return failed ? 1 : 0
+    }
+
+    private static func sleep(seconds: Double) {
+        var pause = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
+        var remaining = timespec()
+        while nanosleep(&pause, &remaining) != 0 && errno == EINTR { pause = remaining }
+    }
+
+    /// Every metric of every file under `paths` as the engine's samples: exposed fields, the
+    /// counter kind, and a histogram's raw buckets.
+    static func collect(_ paths: [String], sources: Manifest.Sources, onError: (String) -> Void) -> EngineInputs {
+        var samples: [EngineSample] = []
+        var hasher = Hasher()
+        for path in StatsFiles.expand(paths, onError: { onError($0.description) }) {
+            let snapshot: Snapshot
+            do throws(MmStatsError) {
+                snapshot = try StatsReader(path: path).snapshot()
+            } catch {
+                onError(error.description)
+                continue
+            }
+            let writer = snapshot.writer
+            if !sources.applications.isEmpty && !sources.applications.contains(writer.application) { continue }
+            if !sources.models.isEmpty && !sources.models.contains(writer.model) { continue }
+            hasher.combine(path)
+            hasher.combine(snapshot.generation)
+            hasher.combine(writer.pid)
+            hasher.combine(writer.startTime)
+            let file = EngineFile(path: path, pid: Int64(writer.pid), startTime: writer.startTime, tid: writer.tid)
+            for sample in snapshot.metrics where sample.error == nil {
+                var fields: [String: Number] = [:]
+                for (name, value) in sample.exposedFields(in: .shared) {
+                    if let number = number(value) { fields[name] = number }
+                }
+                let kind = sample.descriptor.kind
+                samples.append(
+                    EngineSample(
+                        file: file, metric: sample.descriptor.name, kind: kind == "counter" ? .counter : .gauge,
+                        fields: fields, buckets: kind == "histogram" || kind == "timer" ? buckets(sample) : nil))
+            }
+        }
+        hasher.combine(samples.count)
+        return EngineInputs(samples: samples, generation: UInt64(bitPattern: Int64(hasher.finalize())))
+    }
+
+    static func number(_ value: Value) -> Number? {
+        switch value {
+        case .int(let v): .int(v)
+        case .uint(let v): v <= UInt64(Int64.max) ? .int(Int64(v)) : .double(Double(v))
+        case .double(let v): v.isFinite ? .double(v) : nil
+        case .bool(let v): .int(v ? 1 : 0)
+        case .string: nil
+        }
+    }
+
+    /// A histogram's nonzero buckets, each with its largest value (in the histogram's unit).
+    static func buckets(_ sample: MetricSample) -> [EngineBucket] {
+        let resolution = sample.field("resolution")?.doubleValue ?? 1
+        var result: [EngineBucket] = []
+        for index in 0..<HistogramScheme.bucketCount {
+            guard case .uint(let count)? = sample.field("b\(index)"), count > 0 else { continue }
+            let largest = HistogramScheme.lowerBound(index) + (HistogramScheme.width(index) - 1)
+            result.append(
+                EngineBucket(upperBound: Double(largest) * resolution, count: Int64(clamping: count)))
+        }
+        return result
+    }
+
+    /// `destination` for the host, `destination{pid=P}` for a process, `destination{path=…}` for a file.
+    static func key(_ result: EngineResult) -> String {
+        switch result.instance {
+        case .host: result.destination
+        case .process(let pid, _): "\(result.destination){pid=\(pid)}"
+        case .thread(let file): "\(result.destination){path=\(file.path)}"
+        }
+    }
+
+    static func passJSON(_ pass: Int, _ result: EnginePass) -> String {
+        let values: [(String, JSON)] = result.results.map { entry in
+            let value: JSON =
+                switch entry.value {
+                case .int(let v)?: .int(v)
+                case .double(let v)?: .double(v)
+                case nil: .null
+                }
+            return (key(entry), value)
+        }
+        let object = JSON.object([
+            ("pass", .int(Int64(pass))), ("elapsed_ns", result.elapsed.map { .uint($0) } ?? .null),
+            ("values", .object(values)),
+        ])
+        var output = ""
+        object.render(into: &output)
+        // One object per line, so that a pass can be read as soon as it is printed.
+        return output.split(separator: "\n").map { $0.drop { $0 == " " } }.joined(separator: " ") + "\n"
+    }
+
+    static func passText(_ pass: Int, _ result: EnginePass) -> String {
+        var output = "-- pass \(pass)"
+        if let elapsed = result.elapsed { output += ", \(Double(elapsed) / 1e9) s since the last" }
+        output += "\n"
+        let rows = result.results.map { (key($0).terminalSafe, $0.value.map { "\($0)" } ?? "no value") }
+        let width = rows.map(\.0.count).max() ?? 0
+        for (name, value) in rows {
+            output += name + String(repeating: " ", count: width - name.count + 2) + value + "\n"
+        }
+        return output
+    }
+}
