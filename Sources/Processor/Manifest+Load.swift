@@ -222,28 +222,10 @@ extension Manifest {
     }
 
     private static func readManifestFile(_ path: String) throws(ManifestErrors) -> [UInt8] {
-        func failure(_ reason: String) -> ManifestErrors {
-            ManifestErrors(errors: [ManifestError(file: path, line: 0, column: 0, reason: reason)])
-        }
-        func errnoText() -> String {
-            let code = errno
-            return strerror(code).map { String(cString: $0) } ?? "errno \(code)"
-        }
-        var fd: Int32
-        repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
-        guard fd >= 0 else { throw failure("cannot open: \(errnoText())") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw failure("cannot read: \(errnoText())")
-            }
-            if count == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<count])
-            if bytes.count > maxFileSize { throw failure("file too large: more than \(maxFileSize) bytes") }
+        do throws(BoundedFile.Failure) {
+            return try BoundedFile.contents(of: path, limit: maxFileSize)
+        } catch {
+            throw ManifestErrors(errors: [ManifestError(file: path, line: 0, column: 0, reason: error.reason)])
         }
     }
 }

@@ -63,30 +63,11 @@ public enum TrafficServerConfig {
     }
 
     private static func readFile(_ path: String) throws(TrafficServerConfigError) -> [UInt8] {
-        func failure(_ action: String) -> TrafficServerConfigError {
-            let code = errno
-            let message = strerror(code).map { String(cString: $0) } ?? "errno \(code)"
-            return TrafficServerConfigError(.io, file: path, line: 0, column: 0, "\(action): \(message)")
-        }
-        var fd: Int32
-        repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
-        guard fd >= 0 else { throw failure("cannot open") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw failure("cannot read")
-            }
-            if count == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<count])
-            if bytes.count > maxFileSize {
-                throw TrafficServerConfigError(
-                    .overLimit, file: path, line: 0, column: 0,
-                    "file too large: more than \(maxFileSize) bytes")
-            }
+        do throws(BoundedFile.Failure) {
+            return try BoundedFile.contents(of: path, limit: maxFileSize)
+        } catch {
+            let code: TrafficServerConfigError.Code = if case .tooLarge = error { .overLimit } else { .io }
+            throw TrafficServerConfigError(code, file: path, line: 0, column: 0, error.reason)
         }
     }
 }
