@@ -60,7 +60,9 @@ let package = Package(
         .testTarget(
             name: "WindowsTests", dependencies: ["Windows", "Metrics", "MmStatsCore", "MmStatsTestSupport"],
             swiftSettings: swiftSettings),
-        .testTarget(name: "ProcessorTests", dependencies: ["Processor"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ProcessorTests", dependencies: ["Processor", "MmStatsCore", "MmStatsTestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "HostTests",
             dependencies: ["Host", "Metrics", "Windows", "MmStatsCore", "MmStatsTestSupport", "mmstats-test-writer"],

@@ -136,7 +136,8 @@ enum Eval {
                 let kind = sample.descriptor.kind
                 samples.append(
                     EngineSample(
-                        file: file, metric: sample.descriptor.name, kind: kind == "counter" ? .counter : .gauge,
+                        file: file, metric: sample.descriptor.name,
+                        kind: kind == "counter" || kind == "derived-counter" ? .counter : .gauge,
                         fields: fields, buckets: kind == "histogram" || kind == "timer" ? buckets(sample) : nil))
             }
         }

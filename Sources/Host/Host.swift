@@ -1,5 +1,6 @@
 import Metrics
 import MmStatsCore
+import Processor
 import Windows
 
 #if canImport(Glibc)
@@ -24,7 +25,7 @@ enum Host {
 
     static func main() {
         // The kinds this binary knows: their exposed fields appear in slurp's output.
-        for plugin in [MetricsPlugin.plugin, WindowsPlugin.plugin] {
+        for plugin in [MetricsPlugin.plugin, WindowsPlugin.plugin, ProcessorPlugin.plugin] {
             do throws(MmStatsError) {
                 try PluginRegistry.shared.register(plugin)
             } catch {

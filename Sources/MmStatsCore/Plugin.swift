@@ -14,8 +14,53 @@ import Synchronization
 public protocol Evaluator: Sendable {
     /// The name a manifest uses for it.
     var name: String { get }
+    /// What each argument of a call is, in order; the processor resolves the arguments to
+    /// `inputs` accordingly (see `EvaluatorParameter`). The default is one `.value`.
+    var parameters: [EvaluatorParameter] { get }
     /// The result for these inputs, or nil when there is none (the destination keeps its value).
     func evaluate(_ inputs: [Value], context: EvaluationContext) throws -> Value?
+}
+
+extension Evaluator {
+    /// One number.
+    ///
+    /// ```swift
+    /// Ratio().parameters  // [.value]
+    /// ```
+    public var parameters: [EvaluatorParameter] { [.value] }
+}
+
+/// What one argument of an evaluator's call is, and how the processor turns it into inputs.
+///
+/// The inputs are the arguments' resolutions concatenated in order: `.value`, `.metric` and
+/// `.delta` add one number each (when one of them has no value, neither has the call, and the
+/// evaluator is not called); `.glob` adds a count `n` and then the `n` values of the matching
+/// names that have one; `.histogram` adds a count `n` and then `n` pairs (upper bound,
+/// observations), bounds ascending, empty buckets left out.
+///
+/// ```swift
+/// struct Spread: Evaluator {  // spread(web.*.latency): max minus min over a glob
+///     var name: String { "spread" }
+///     var parameters: [EvaluatorParameter] { [.glob] }
+///     func evaluate(_ inputs: [Value], context: EvaluationContext) throws -> Value? {
+///         let values = inputs.dropFirst().compactMap(\.doubleValue)
+///         guard let lo = values.min(), let hi = values.max() else { return nil }
+///         return .double(hi - lo)
+///     }
+/// }
+/// ```
+public enum EvaluatorParameter: Sendable, Hashable {
+    /// Any expression; its value.
+    case value
+    /// A metric or destination name; its value at the instance evaluated.
+    case metric
+    /// A metric or destination name; its change since the entry last ran (counter resets and
+    /// restarted writers counted from zero; no value on the first run).
+    case delta
+    /// A glob over metric and destination names; the values of every matching name.
+    case glob
+    /// A histogram's name; its buckets merged across the instance's files.
+    case histogram
 }
 
 /// What an evaluator knows about the pass it runs in.

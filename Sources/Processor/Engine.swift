@@ -50,7 +50,8 @@ public struct Engine {
     /// var engine = try Engine(entries: entries, clock: .system)
     /// ```
     public init(
-        entries: [EngineEntry], clock: StatsClock = .system, evaluators: [any Evaluator] = []
+        entries: [EngineEntry], clock: StatsClock = .system,
+        evaluators: [any Evaluator] = PluginRegistry.shared.plugins.flatMap(\.evaluators)
     ) throws(EngineError) {
         guard entries.count <= Self.maximumEntries else {
             throw EngineError(description: "\(entries.count) entries; the limit is \(Self.maximumEntries)")
@@ -84,16 +85,16 @@ public struct Engine {
         self.entries = entries
         self.clock = clock
         var table: [String: any Evaluator] = [:]
-        for evaluator in evaluators { table[evaluator.name] = evaluator }
+        for evaluator in BuiltinEvaluators.all + evaluators { table[evaluator.name] = evaluator }
         self.evaluators = table
-        deltaNames = entries.map { Self.deltaNames(in: $0.expression.root) }
+        deltaNames = entries.map { Self.deltaNames(in: $0.expression.root, evaluators: table) }
         lastRun = Array(repeating: nil, count: entries.count)
         memory = Array(repeating: [:], count: entries.count)
         held = Array(repeating: [], count: entries.count)
     }
 
     /// The names an expression takes deltas of (tree height is bounded at compile time).
-    static func deltaNames(in node: ExpressionNode) -> [String] {
+    static func deltaNames(in node: ExpressionNode, evaluators: [String: any Evaluator]) -> [String] {
         var names: [String] = []
         func walk(_ node: ExpressionNode) {
             switch node {
@@ -103,10 +104,11 @@ public struct Engine {
                 walk(a)
                 walk(b)
             case .call(let function, let arguments):
-                for argument in arguments {
+                let parameters = evaluators[function]?.parameters ?? []
+                for (k, argument) in arguments.enumerated() {
                     switch argument {
                     case .value(let x): walk(x)
-                    case .metric(let name) where function == "rate" || function == "delta": names.append(name)
+                    case .metric(let name) where k < parameters.count && parameters[k] == .delta: names.append(name)
                     default: break
                     }
                 }
@@ -229,15 +231,23 @@ public struct Engine {
         return (entries[i].expression.evaluate(with: resolver), deltaNames[i].map { resolver.contributions(of: $0) })
     }
 
-    /// Applies the bounds and the default, then the destination type.
+    /// Applies the bounds and the default, then the destination type: a missing result becomes
+    /// the default (or stays missing); a result out of bounds becomes the default, or else the
+    /// bound it crossed (the manifest's rule, `Manifest.Entry.bounded(_:)`).
     static func finish(_ raw: Number?, _ entry: EngineEntry) -> Number? {
-        var value = raw
-        if let v = value?.doubleValue {
-            if let lo = entry.minimum, v < lo { value = nil }
-            if let hi = entry.maximum, v > hi { value = nil }
-        }
-        if value == nil, let fallback = entry.defaultValue {
-            value = Number(exactly: fallback)
+        let fallback = entry.defaultValue.map { Number(exactly: $0) }
+        var value: Number?
+        if let raw {
+            let v = raw.doubleValue
+            if let lo = entry.minimum, v < lo {
+                value = fallback ?? Number(exactly: lo)
+            } else if let hi = entry.maximum, v > hi {
+                value = fallback ?? Number(exactly: hi)
+            } else {
+                value = raw
+            }
+        } else {
+            value = fallback
         }
         return value.flatMap { entry.type.store($0) }
     }

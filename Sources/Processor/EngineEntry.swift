@@ -89,6 +89,10 @@ public struct EngineEntry: Sendable {
     public var scope: EngineScope
     /// How files are combined.
     public var operation: EngineOperation
+    /// The unit, for people and exporters (the results file's descriptors carry it).
+    public var unit: String
+    /// The description, for people and exporters.
+    public var help: String
 
     /// Creates an entry.
     ///
@@ -98,7 +102,7 @@ public struct EngineEntry: Sendable {
     public init(
         destinations: [String], type: EngineValueType, expression: CompiledExpression,
         interval: Double? = nil, minimum: Double? = nil, maximum: Double? = nil, defaultValue: Double? = nil,
-        scope: EngineScope = .host, operation: EngineOperation = .reCalculate
+        scope: EngineScope = .host, operation: EngineOperation = .reCalculate, unit: String = "", help: String = ""
     ) {
         self.destinations = destinations
         self.type = type
@@ -109,6 +113,8 @@ public struct EngineEntry: Sendable {
         self.defaultValue = defaultValue
         self.scope = scope
         self.operation = operation
+        self.unit = unit
+        self.help = help
     }
 }
 

@@ -26,7 +26,8 @@ extension Manifest {
                         destinations: group.names, type: EngineValueType(entry.type), expression: entry.expression,
                         interval: entry.interval, minimum: entry.minimum?.doubleValue,
                         maximum: entry.maximum?.doubleValue, defaultValue: entry.defaultValue?.doubleValue,
-                        scope: EngineScope(group.scope), operation: group.operation == .sum ? .sum : .reCalculate))
+                        scope: EngineScope(group.scope), operation: group.operation == .sum ? .sum : .reCalculate,
+                        unit: entry.unit ?? "", help: entry.description ?? ""))
             }
         }
         return result

@@ -29,7 +29,7 @@ extension Manifest {
     /// print(manifest.entries.count)  // 142
     /// ```
     public static func load(
-        path: String, functions: [ExpressionFunction] = ExpressionFunction.standard
+        path: String, functions: [ExpressionFunction] = ExpressionFunction.registered()
     ) throws(ManifestErrors) -> Manifest {
         let bytes = try readManifestFile(path)
         return try parse(bytes, file: path, functions: functions)
@@ -42,7 +42,7 @@ extension Manifest {
     /// let manifest = try Manifest.parse(Array(json.utf8), file: "inline.json")
     /// ```
     public static func parse(
-        _ bytes: [UInt8], file: String, functions: [ExpressionFunction] = ExpressionFunction.standard
+        _ bytes: [UInt8], file: String, functions: [ExpressionFunction] = ExpressionFunction.registered()
     ) throws(ManifestErrors) -> Manifest {
         var first = bytes.startIndex
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { first += 3 }

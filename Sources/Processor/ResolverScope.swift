@@ -90,61 +90,51 @@ struct EngineResolver: ExpressionResolver {
         elapsedTime.map { .int(Int64(clamping: $0)) }
     }
 
+    /// Calls an evaluator: each argument resolved as its parameter says (see
+    /// `EvaluatorParameter`), then the evaluator's answer as a number.
     func call(_ function: String, _ arguments: [FunctionArgument]) -> Number? {
-        switch (function, arguments.first) {
-        case ("rate", .metric(let name)?):
-            guard let change = delta(of: name), let ns = elapsedTime, ns > 0 else { return nil }
-            return Number.divide(change, .double(Double(ns) / 1e9))
-        case ("delta", .metric(let name)?):
-            return delta(of: name)
-        case ("sum", .glob(let glob)?), ("min", .glob(let glob)?), ("max", .glob(let glob)?),
-            ("avg", .glob(let glob)?), ("count", .glob(let glob)?):
-            let values = (index.globs[glob] ?? []).compactMap { value(of: $0) }
-            return Self.aggregate(function, values)
-        case ("percentile", .metric(let name)?):
-            guard arguments.count == 2, case .number(let q) = arguments[1] else { return nil }
-            return percentile(name, q.doubleValue)
-        default:
-            guard let evaluator = evaluators[function] else { return nil }
-            let context = EvaluationContext(elapsedNanoseconds: elapsedTime ?? 0)
-            return ExpressionFunction.call(evaluator, arguments, context: context)
-        }
-    }
-
-    /// `sum`, `min`, `max`, `avg` (no value over no names) and `count` (0 over no names).
-    static func aggregate(_ function: String, _ values: [Number]) -> Number? {
-        if function == "count" { return .int(Int64(values.count)) }
-        guard var result = values.first else { return nil }
-        for v in values.dropFirst() {
-            switch function {
-            case "min": if Number.isLess(v, result) { result = v }
-            case "max": if Number.isLess(result, v) { result = v }
-            default:
-                guard let sum = Number.add(result, v) else { return nil }
-                result = sum
+        guard let evaluator = evaluators[function] else { return nil }
+        let parameters = evaluator.parameters
+        guard parameters.count == arguments.count else { return nil }
+        var inputs: [Value] = []
+        inputs.reserveCapacity(arguments.count)
+        for (parameter, argument) in zip(parameters, arguments) {
+            switch (parameter, argument) {
+            case (.value, .number(let n)): inputs.append(n.value)
+            case (.metric, .metric(let name)):
+                guard let v = value(of: name) else { return nil }
+                inputs.append(v.value)
+            case (.delta, .metric(let name)):
+                guard let v = delta(of: name) else { return nil }
+                inputs.append(v.value)
+            case (.glob, .glob(let glob)):
+                let values = (index.globs[glob] ?? []).compactMap { value(of: $0) }
+                inputs.append(.int(Int64(values.count)))
+                for v in values { inputs.append(v.value) }
+            case (.histogram, .metric(let name)):
+                let buckets = mergedBuckets(name)
+                inputs.append(.int(Int64(buckets.count)))
+                for (bound, count) in buckets {
+                    inputs.append(.double(bound))
+                    inputs.append(.double(count))
+                }
+            default: return nil
             }
         }
-        return function == "avg" ? Number.divide(result, .int(Int64(values.count))) : result
+        let context = EvaluationContext(elapsedNanoseconds: elapsedTime ?? 0)
+        return ExpressionFunction.call(evaluator, inputs, context: context)
     }
 
-    /// The `q` quantile of the metric's buckets merged over the instance's files: the upper
-    /// bound of the bucket holding the observation of rank ⌈q × total⌉.
-    func percentile(_ name: String, _ q: Double) -> Number? {
-        guard q >= 0, q <= 1, let resolution = index.resolved[name], resolution.field == "value" else { return nil }
+    /// A histogram's buckets merged across the instance's files: (upper bound, observations),
+    /// bounds ascending, empty buckets left out.
+    func mergedBuckets(_ name: String) -> [(bound: Double, count: Double)] {
+        guard let resolution = index.resolved[name], resolution.field == "value" else { return [] }
         var merged: [Double: Double] = [:]  // doubles: hostile counts cannot overflow
         for i in resolution.indices(in: instance) where i < samples.count {
             for bucket in samples[i].buckets ?? [] where bucket.count > 0 && !bucket.upperBound.isNaN {
                 merged[bucket.upperBound, default: 0] += Double(bucket.count)
             }
         }
-        let total = merged.values.reduce(0, +)
-        guard total > 0 else { return nil }
-        let rank = max(1, (q * total).rounded(.up))
-        var cumulative = 0.0
-        for bound in merged.keys.sorted() {
-            cumulative += merged[bound] ?? 0
-            if cumulative >= rank { return Number.finite(bound) }
-        }
-        return nil
+        return merged.keys.sorted().map { ($0, merged[$0] ?? 0) }
     }
 }

@@ -201,17 +201,21 @@ struct EngineTests {
         #expect(values == [nil, nil, .int(10), .int(10), .int(10)])
     }
 
-    @Test("bounds work: out of range is the default, or no value without one")
+    @Test("bounds work: out of range is the default, or the bound crossed without one")
     func bounds() throws {
         var engine = try Engine(
             entries: [
                 entry("in", "x", minimum: 0, maximum: 100), entry("high", "x * 10", minimum: 0, maximum: 100),
                 entry("low", "0 - x", minimum: 0, maximum: 100, defaultValue: 0),
                 entry("edge", "x * 2", type: .integer, maximum: 100),
+                entry("under", "x - 80", type: .integer, minimum: -10),
+                entry("missing", "nothing", minimum: 0, maximum: 100),
             ], clock: .manual(at: 0))
         let pass = engine.run(EngineInputs(samples: [sample(file(1), "x", .int(50))], generation: 1))
         #expect(pass["in"] == .double(50))
-        #expect(pass["high"] == nil)
+        #expect(pass["high"] == .double(100))
+        #expect(pass["under"] == .int(-10))
+        #expect(pass["missing"] == nil)
         #expect(pass["low"] == .double(0))
         #expect(pass["edge"] == .int(100))
     }
@@ -414,6 +418,7 @@ struct EngineTests {
 /// A plugin evaluator: the first argument scaled by the second.
 struct Scale: Evaluator {
     let name = "scale"
+    var parameters: [EvaluatorParameter] { [.value, .value] }
     func evaluate(_ inputs: [Value], context: EvaluationContext) throws -> Value? {
         guard inputs.count == 2, case .int(let x) = inputs[0], case .int(let k) = inputs[1] else { return nil }
         return .int(x * k + Int64(context.elapsedNanoseconds / 1_000_000_000))
@@ -425,9 +430,7 @@ struct EnginePluginTests {
     @Test("a plugin evaluator answers its calls, with the entry's elapsed time")
     func pluginFunction() throws {
         let compiler = ExpressionCompiler(
-            functions: ExpressionFunction.standard + [
-                ExpressionFunction(evaluator: Scale(), parameters: [.value, .value])
-            ])
+            functions: ExpressionFunction.standard + [ExpressionFunction(evaluator: Scale())])
         let e = EngineEntry(destinations: ["s"], type: .integer, expression: try compiler.compile("scale(n, 3)"))
         let clock = StatsClock.manual(at: 0)
         var engine = try Engine(entries: [e], clock: clock, evaluators: [Scale()])
@@ -435,7 +438,7 @@ struct EnginePluginTests {
         #expect(engine.run(inputs)["s"] == .int(12))
         clock.advance(by: 2 * second)
         #expect(engine.run(inputs)["s"] == .int(14))
-        var without = try Engine(entries: [e], clock: clock)
+        var without = try Engine(entries: [e], clock: clock, evaluators: [])
         #expect(without.run(inputs)["s"] == nil)
     }
 }
