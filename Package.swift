@@ -65,7 +65,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "HostTests",
-            dependencies: ["Host", "Metrics", "Windows", "MmStatsCore", "MmStatsTestSupport", "mmstats-test-writer"],
+            dependencies: [
+                "Host", "Metrics", "Windows", "Processor", "MmStatsCore", "MmStatsTestSupport", "mmstats-test-writer",
+            ],
             swiftSettings: swiftSettings
         ),
     ]

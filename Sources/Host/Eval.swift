@@ -85,13 +85,14 @@ enum Eval {
             printError("mmstats: \(manifestPath.terminalSafe): \(error.description.terminalSafe)")
             return 1
         }
-        if paths.isEmpty { paths = manifest.sources.roots + manifest.sources.files }
+        if paths.isEmpty { paths = manifest.sources.roots }
         if paths.isEmpty { paths = [StatsDirectory.defaultRoot()] }
         let pause = interval ?? manifest.interval
         var failed = false
+        let collector = SampleCollector(paths: paths, sources: manifest.sources)
         for pass in 1...passes {
             if pass > 1, pause > 0 { sleep(seconds: pause) }
-            let inputs = collect(paths, sources: manifest.sources) { message in
+            let inputs = collector.collect { message in
                 printError(message)
                 failed = true
             }
@@ -105,67 +106,6 @@ enum Eval {
         var pause = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
         var remaining = timespec()
         while nanosleep(&pause, &remaining) != 0 && errno == EINTR { pause = remaining }
-    }
-
-    /// Every metric of every file under `paths` as the engine's samples: exposed fields, the
-    /// counter kind, and a histogram's raw buckets.
-    static func collect(_ paths: [String], sources: Manifest.Sources, onError: (String) -> Void) -> EngineInputs {
-        var samples: [EngineSample] = []
-        var hasher = Hasher()
-        for path in StatsFiles.expand(paths, onError: { onError($0.description) }) {
-            let snapshot: Snapshot
-            do throws(MmStatsError) {
-                snapshot = try StatsReader(path: path).snapshot()
-            } catch {
-                onError(error.description)
-                continue
-            }
-            let writer = snapshot.writer
-            if !sources.applications.isEmpty && !sources.applications.contains(writer.application) { continue }
-            if !sources.models.isEmpty && !sources.models.contains(writer.model) { continue }
-            hasher.combine(path)
-            hasher.combine(snapshot.generation)
-            hasher.combine(writer.pid)
-            hasher.combine(writer.startTime)
-            let file = EngineFile(path: path, pid: Int64(writer.pid), startTime: writer.startTime, tid: writer.tid)
-            for sample in snapshot.metrics where sample.error == nil {
-                var fields: [String: Number] = [:]
-                for (name, value) in sample.exposedFields(in: .shared) {
-                    if let number = number(value) { fields[name] = number }
-                }
-                let kind = sample.descriptor.kind
-                samples.append(
-                    EngineSample(
-                        file: file, metric: sample.descriptor.name,
-                        kind: kind == "counter" || kind == "derived-counter" ? .counter : .gauge,
-                        fields: fields, buckets: kind == "histogram" || kind == "timer" ? buckets(sample) : nil))
-            }
-        }
-        hasher.combine(samples.count)
-        return EngineInputs(samples: samples, generation: UInt64(bitPattern: Int64(hasher.finalize())))
-    }
-
-    static func number(_ value: Value) -> Number? {
-        switch value {
-        case .int(let v): .int(v)
-        case .uint(let v): v <= UInt64(Int64.max) ? .int(Int64(v)) : .double(Double(v))
-        case .double(let v): v.isFinite ? .double(v) : nil
-        case .bool(let v): .int(v ? 1 : 0)
-        case .string: nil
-        }
-    }
-
-    /// A histogram's nonzero buckets, each with its largest value (in the histogram's unit).
-    static func buckets(_ sample: MetricSample) -> [EngineBucket] {
-        let resolution = sample.field("resolution")?.doubleValue ?? 1
-        var result: [EngineBucket] = []
-        for index in 0..<HistogramScheme.bucketCount {
-            guard case .uint(let count)? = sample.field("b\(index)"), count > 0 else { continue }
-            let largest = HistogramScheme.lowerBound(index) + (HistogramScheme.width(index) - 1)
-            result.append(
-                EngineBucket(upperBound: Double(largest) * resolution, count: Int64(clamping: count)))
-        }
-        return result
     }
 
     /// `destination` for the host, `destination{pid=P}` for a process, `destination{path=…}` for a file.

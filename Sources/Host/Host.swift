@@ -19,6 +19,10 @@ enum Host {
                                     print every metric of stats files (v1 and v2)
           eval --manifest FILE [--passes N] [--interval S] [--json] [PATH ...]
                                     run a manifest's passes and print every destination
+          run [--manifest FILE] [--root DIR] [--interval S] [--passes N] [--json]
+                                    evaluate a manifest (or the built-in default) every interval
+                                    and publish the results in the host's own stats file
+          check FILE...             validate manifests; errors as file:line:column: message
           help                      this text
         Stats root: $MMSTATS_PATH, else \(StatsDirectory.defaultRoot())
         """
@@ -43,6 +47,8 @@ enum Host {
         case "slurp": status = Slurp.run(rest)
         case "demo": status = Demo.run(rest)
         case "eval": status = Eval.run(rest)
+        case "run": status = Run.run(rest)
+        case "check": status = Check.run(rest)
         case "help", "-h", "--help":
             print(usage)
             status = 0

@@ -2,6 +2,7 @@ import Foundation
 import Metrics
 import MmStatsCore
 import MmStatsTestSupport
+import Processor
 import Testing
 
 /// A kind defined here, in a user's own target: neither the host nor the Python reader knows it.
@@ -47,6 +48,40 @@ struct KindAgreementTests {
         #expect(exposed("b")?["value"] as? Bool == true)
         #expect(exposed("si")?["value"] as? Int == 42)
         for metric in metrics { #expect(metric["exposed"] != nil, "\(metric["name"] ?? "?") has exposed fields") }
+    }
+
+    @Test("the processor's results (derived kinds): same JSON bytes; no value is present false, never 0")
+    func derivedResults() throws {
+        let directory = TemporaryDirectory("derived")
+        let results = try ResultsWriter(directory.options(application: "mmstats", model: "processor"))
+        defer { results.close() }
+        let compiler = ExpressionCompiler()
+        let entries = [
+            EngineEntry(destinations: ["f"], type: .float, expression: try compiler.compile("1")),
+            EngineEntry(destinations: ["c"], type: .counter, expression: try compiler.compile("1")),
+            EngineEntry(destinations: ["i"], type: .integer, expression: try compiler.compile("1"), scope: .process),
+        ]
+        try results.publish(
+            EnginePass(
+                elapsed: nil,
+                results: [
+                    EngineResult(destination: "f", instance: .host, value: .double(-0.5)),
+                    EngineResult(destination: "c", instance: .host, value: .int(1 << 40)),
+                    EngineResult(destination: "i", instance: .process(pid: 3, startTime: 9), value: nil),
+                ]), entries: entries)
+        let (swift, _) = try SpecAgreementTests.bothReaders([results.path])
+        #expect(swift.status == 0, "\(swift.stderr)")
+        let file = try #require(
+            (try JSONSerialization.jsonObject(with: Data(swift.stdout.utf8)) as? [[String: Any]])?.first)
+        let metrics = try #require(file["metrics"] as? [[String: Any]])
+        func exposed(_ name: String) -> [String: Any]? {
+            metrics.first { $0["name"] as? String == name }?["exposed"] as? [String: Any]
+        }
+        #expect(exposed("f")?["value"] as? Double == -0.5)
+        #expect(exposed("c")?["value"] as? Int == 1 << 40)
+        #expect(exposed("i")?["value"] == nil)
+        #expect(exposed("i")?["present"] as? Bool == false)
+        #expect(metrics.first { $0["name"] as? String == "c" }?["kind"] as? String == "derived-counter")
     }
 
     @Test("a kind from the user's own target: written, read back, shown raw by slurp and Python")

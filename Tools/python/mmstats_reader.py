@@ -1013,6 +1013,15 @@ def _expose_window_histogram(fields: Dict[str, object], now: int) -> List[Tuple[
     return out
 
 
+def _expose_derived(fields: Dict[str, object], now: int) -> List[Tuple[str, object]]:
+    """``derived`` and ``derived-counter`` (a processor's results): ``value`` only when
+    ``present`` is non-zero, then ``present`` as a bool."""
+    present = fields["present"]
+    present = bool(present) if type(present) is bool else present != 0
+    out: List[Tuple[str, object]] = [("value", fields["value"])] if present else []
+    return out + [("present", present)]
+
+
 #: kind name -> function(raw fields by name, now in CLOCK_MONOTONIC ns) -> exposed fields;
 #: a metric of a kind listed here gets an ``exposed`` member (docs/SLURP-JSON.md)
 EXPOSE = {
@@ -1028,6 +1037,8 @@ EXPOSE = {
     "meter": _expose_meter,
     "window": _expose_window,
     "window-histogram": _expose_window_histogram,
+    "derived": _expose_derived,
+    "derived-counter": _expose_derived,
 }
 
 

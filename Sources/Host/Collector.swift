@@ -1,0 +1,131 @@
+import Metrics
+import MmStatsCore
+import Processor
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// Reads the stats files a manifest's sources select and turns them into the engine's
+/// samples, keeping one `StatsReader` per file between passes (metadata is parsed again only
+/// when a file's generation changes; a file replaced at the same path is opened afresh).
+final class SampleCollector {
+    /// Directories and files to read (a manifest's `roots`, else the stats root).
+    let paths: [String]
+    let sources: Manifest.Sources
+    /// Files never read (the processor's own results file).
+    var excluded: Set<String> = []
+    private var readers: [String: (device: UInt64, inode: UInt64, reader: StatsReader)] = [:]
+
+    init(paths: [String], sources: Manifest.Sources) {
+        self.paths = paths
+        self.sources = sources
+    }
+
+    /// The files under `paths` that the sources' `files` globs select (all when there are none):
+    /// a glob matches a file's path relative to one of `paths`, or its absolute path; `*` and `?`
+    /// do not cross a `/`.
+    func files(onError: (String) -> Void) -> [String] {
+        let all = StatsFiles.expand(paths, onError: { onError($0.description) })
+        guard !sources.files.isEmpty else { return all.filter { !excluded.contains($0) } }
+        let roots = paths.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
+        return all.filter { path in
+            guard !excluded.contains(path) else { return false }
+            var candidates = [path]
+            for root in roots where path.hasPrefix(root) { candidates.append(String(path.dropFirst(root.count))) }
+            return sources.files.contains { glob in
+                candidates.contains { fnmatch(glob, $0, FNM_PATHNAME) == 0 }
+            }
+        }
+    }
+
+    /// Every metric of every selected file as the engine's samples (exposed fields at `now`,
+    /// counters, histogram buckets), and a generation that changes when a file appears, goes
+    /// away, is replaced or changes its own generation.
+    func collect(onError: (String) -> Void) -> EngineInputs {
+        var samples: [EngineSample] = []
+        var hasher = Hasher()
+        var seen: Set<String> = []
+        for path in files(onError: onError) {
+            guard let reader = reader(for: path, onError: onError) else { continue }
+            seen.insert(path)
+            let snapshot: Snapshot
+            do throws(MmStatsError) {
+                snapshot = try reader.snapshot()
+            } catch {
+                onError(error.description)
+                readers[path] = nil
+                continue
+            }
+            let writer = snapshot.writer
+            if !sources.applications.isEmpty && !sources.applications.contains(writer.application) { continue }
+            if !sources.models.isEmpty && !sources.models.contains(writer.model) { continue }
+            hasher.combine(path)
+            hasher.combine(snapshot.generation)
+            hasher.combine(writer.pid)
+            hasher.combine(writer.startTime)
+            let file = EngineFile(path: path, pid: Int64(writer.pid), startTime: writer.startTime, tid: writer.tid)
+            for sample in snapshot.metrics where sample.error == nil {
+                var fields: [String: Number] = [:]
+                for (name, value) in sample.exposedFields(in: .shared) {
+                    if let number = Self.number(value) { fields[name] = number }
+                }
+                let kind = sample.descriptor.kind
+                samples.append(
+                    EngineSample(
+                        file: file, metric: sample.descriptor.name,
+                        kind: kind == "counter" || kind == "derived-counter" ? .counter : .gauge,
+                        fields: fields, buckets: kind == "histogram" || kind == "timer" ? Self.buckets(sample) : nil))
+            }
+        }
+        for path in readers.keys where !seen.contains(path) { readers[path] = nil }
+        hasher.combine(samples.count)
+        return EngineInputs(samples: samples, generation: UInt64(bitPattern: Int64(hasher.finalize())))
+    }
+
+    /// The reader of `path`: the cached one while the path names the same file, else a new one.
+    private func reader(for path: String, onError: (String) -> Void) -> StatsReader? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            readers[path] = nil
+            return nil  // gone since the directory was listed: not an error
+        }
+        let device = UInt64(info.st_dev)
+        let inode = UInt64(info.st_ino)
+        if let cached = readers[path], cached.device == device, cached.inode == inode { return cached.reader }
+        do throws(MmStatsError) {
+            let reader = try StatsReader(path: path)
+            readers[path] = (device, inode, reader)
+            return reader
+        } catch {
+            onError(error.description)
+            readers[path] = nil
+            return nil
+        }
+    }
+
+    static func number(_ value: Value) -> Number? {
+        switch value {
+        case .int(let v): .int(v)
+        case .uint(let v): v <= UInt64(Int64.max) ? .int(Int64(v)) : .double(Double(v))
+        case .double(let v): v.isFinite ? .double(v) : nil
+        case .bool(let v): .int(v ? 1 : 0)
+        case .string: nil
+        }
+    }
+
+    /// A histogram's nonzero buckets, each with its largest value (in the histogram's unit).
+    static func buckets(_ sample: MetricSample) -> [EngineBucket] {
+        let resolution = sample.field("resolution")?.doubleValue ?? 1
+        var result: [EngineBucket] = []
+        for index in 0..<HistogramScheme.bucketCount {
+            guard case .uint(let count)? = sample.field("b\(index)"), count > 0 else { continue }
+            let largest = HistogramScheme.lowerBound(index) + (HistogramScheme.width(index) - 1)
+            result.append(
+                EngineBucket(upperBound: Double(largest) * resolution, count: Int64(clamping: count)))
+        }
+        return result
+    }
+}
