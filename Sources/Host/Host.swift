@@ -15,7 +15,7 @@ enum Host {
     static let usage = """
         usage: mmstats COMMAND [ARGS]
           demo [--seconds N]        write a demo stats file and read it back live
-          slurp [--json] [--now NS] [PATH ...]
+          slurp [--json] [--now NS] [--plugin PATH ...] [PATH ...]
                                     print every metric of stats files (v1 and v2)
           eval --manifest FILE [--passes N] [--interval S] [--json] [PATH ...]
                                     run a manifest's passes and print every destination

@@ -1,3 +1,4 @@
+import ExternalPlugins
 import MmStatsCore
 
 #if canImport(Glibc)
@@ -9,7 +10,7 @@ import MmStatsCore
 /// `mmstats slurp [--json] [PATH ...]`: every metric of the given files or directories.
 enum Slurp {
     static let usage = """
-        usage: mmstats slurp [--json] [PATH ...]
+        usage: mmstats slurp [--json] [--now NS] [--plugin PATH ...] [PATH ...]
           Prints every metric of the given stats files, or of every *.mmstats file under the
           given directories (default: the stats root, \(StatsDirectory.defaultRoot())).
           Directories are searched at most \(StatsFiles.maximumDepth) levels deep; names that start with '.' and
@@ -18,12 +19,15 @@ enum Slurp {
           --json     one JSON array, an object per file (docs/SLURP-JSON.md)
           --now NS   compute time windows for this CLOCK_MONOTONIC time in nanoseconds
                      (default: now), to compare readers or replay a moment
+          --plugin PATH  load a plugin's shared object first (repeatable; docs/PLUGINS.md):
+                     its kinds' exposed fields appear in the output
         """
 
     static func run(_ arguments: [String]) -> Int32 {
         var json = false
         var paths: [String] = []
         var now: UInt64? = nil
+        var plugins: [String] = []
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
@@ -37,6 +41,13 @@ enum Slurp {
                 }
                 now = value
                 index += 1
+            case "--plugin":
+                guard index < arguments.count else {
+                    printError("mmstats slurp: --plugin takes the path of a shared object\n\(usage)")
+                    return 2
+                }
+                plugins.append(arguments[index])
+                index += 1
             case "-h", "--help":
                 print(usage)
                 return 0
@@ -47,6 +58,12 @@ enum Slurp {
                 }
                 paths.append(argument)
             }
+        }
+        do throws(MmStatsError) {
+            try ExternalPlugin.loadPlugins(plugins)
+        } catch {
+            printError(error.description)
+            return 1
         }
         if paths.isEmpty { paths = [StatsDirectory.defaultRoot()] }
         var failed = false
