@@ -19,6 +19,8 @@ public struct ExternalEvaluator: Evaluator {
     public let name: String
     /// How many inputs it takes.
     public let parameterCount: Int
+    /// `parameterCount` numbers: the C interface passes expression values only.
+    public var parameters: [EvaluatorParameter] { Array(repeating: .value, count: parameterCount) }
     let path: String
     let callback: Callback
 

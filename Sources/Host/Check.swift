@@ -23,19 +23,20 @@ enum Check {
         }
         var status: Int32 = 0
         for path in arguments {
-            do {
-                let manifest = try Manifest.load(path: path)
-                let entries = manifest.engineEntries()
-                _ = try Engine(entries: entries)
-                let destinations = entries.reduce(0) { $0 + $1.destinations.count }
-                print("\(path.terminalSafe): \(manifest.entries.count) entries, \(destinations) destinations, ok")
-            } catch let errors as ManifestErrors {
-                for error in errors.errors { printError(error.description.terminalSafe) }
+            guard let manifest = ManifestLoading.load(path) else {
                 status = 1
-            } catch {
-                printError("\(path.terminalSafe): \("\(error)".terminalSafe)")
-                status = 1
+                continue
             }
+            let entries = manifest.engineEntries()
+            do {
+                _ = try Engine(entries: entries)
+            } catch {
+                printError("\(path): \(error.description)".terminalSafe)
+                status = 1
+                continue
+            }
+            let destinations = entries.reduce(0) { $0 + $1.destinations.count }
+            print("\(path.terminalSafe): \(manifest.entries.count) entries, \(destinations) destinations, ok")
         }
         return status
     }

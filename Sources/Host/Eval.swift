@@ -71,13 +71,7 @@ enum Eval {
             printError("mmstats eval: --manifest FILE is required\n\(usage)")
             return 2
         }
-        let manifest: Manifest
-        do {
-            manifest = try Manifest.load(path: manifestPath)
-        } catch {
-            for error in error.errors { printError(error.description.terminalSafe) }
-            return 1
-        }
+        guard let manifest = ManifestLoading.load(manifestPath) else { return 1 }
         var engine: Engine
         do {
             engine = try Engine(entries: manifest.engineEntries())

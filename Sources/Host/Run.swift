@@ -93,12 +93,8 @@ enum Run {
     /// A loaded manifest, or nil for the built-in default.
     static func load(_ path: String?) -> Result<Manifest?, ExitStatus> {
         guard let path else { return .success(nil) }
-        do {
-            return .success(try Manifest.load(path: path))
-        } catch {
-            for error in error.errors { printError(error.description.terminalSafe) }
-            return .failure(ExitStatus(code: 1))
-        }
+        guard let manifest = ManifestLoading.load(path) else { return .failure(ExitStatus(code: 1)) }
+        return .success(manifest)
     }
 
     static func run(_ arguments: [String]) -> Int32 {
@@ -230,6 +226,13 @@ enum Run {
         }
         sigemptyset(&action.sa_mask)
         action.sa_flags = 0  // no SA_RESTART: the sleep returns at once
-        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaction(signal, &action, nil) }
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            sigaction(signal, &action, nil)
+            sigaddset(&unblock, signal)
+        }
+        // A parent may start us with them blocked (test runners do): they must reach us.
+        sigprocmask(SIG_UNBLOCK, &unblock, nil)
     }
 }

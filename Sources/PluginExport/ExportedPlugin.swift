@@ -141,6 +141,15 @@ public protocol FixedArityEvaluator: Evaluator {
     var parameterCount: Int { get }
 }
 
+extension FixedArityEvaluator {
+    /// `parameterCount` numbers: each argument is an expression's value.
+    ///
+    /// ```swift
+    /// ApdexEvaluator().parameters  // [.value, .value, .value]
+    /// ```
+    public var parameters: [EvaluatorParameter] { Array(repeating: .value, count: parameterCount) }
+}
+
 private let exposeTrampoline: mmstats_plugin_expose_fn = { context, components, count, now, out, capacity in
     guard let context, let out else { return -1 }
     let box = Unmanaged<KindBox>.fromOpaque(context).takeUnretainedValue()

@@ -88,7 +88,10 @@ struct ManifestLoader {
             fail(error.position, nil, error.reason)
             return nil
         }
-        guard let members = object(root, nil, keys: ["sources", "interval", "constants", "entries"]) else { return nil }
+        guard let members = object(root, nil, keys: ["plugins", "sources", "interval", "constants", "entries"]) else {
+            return nil
+        }
+        var plugins: [Manifest.PluginSpec] = []
         var sources = Manifest.Sources()
         var interval = 1.0
         var constants: [String: Number] = [:]
@@ -107,6 +110,16 @@ struct ManifestLoader {
                     case "applications": sources.applications = values
                     default: sources.models = values
                     }
+                }
+            case "plugins":
+                guard case .array(let items) = member.node.value else {
+                    expected("a list of plugin names and paths", member.node, "plugins")
+                    continue
+                }
+                for item in items {
+                    guard let text = name(item, "plugins") else { continue }
+                    plugins.append(
+                        Manifest.PluginSpec(spec: text.value, line: item.position.line, column: item.position.column))
                 }
             case "interval":
                 interval = seconds(member.node, "interval") ?? interval
@@ -154,7 +167,8 @@ struct ManifestLoader {
                 let position = expressionText[entry.index]?.position(offset: offset)
                 return (position?.line ?? entry.line, position?.column ?? entry.column)
             })
-        return Manifest(file: file, sources: sources, interval: interval, constants: constants, entries: entries)
+        return Manifest(
+            file: file, plugins: plugins, sources: sources, interval: interval, constants: constants, entries: entries)
     }
 
     static func isConstantName(_ name: String) -> Bool {
@@ -297,5 +311,26 @@ struct ManifestLoader {
         let names = T.allCases.map(\.rawValue).joined(separator: ", ")
         fail(node.position, field, "unknown value '\(text)' (expected one of: \(names))")
         return nil
+    }
+}
+
+extension Manifest {
+    /// The `plugins` a manifest file names, read before the manifest itself is checked (their
+    /// functions must be registered before its expressions compile). A file that does not
+    /// parse, or is Traffic Server XML, names none: `load(path:)` reports its errors.
+    ///
+    /// ```swift
+    /// let specs = Manifest.pluginSpecs(path: "m.json")  // [PluginSpec(spec: "./libApdex.so", line: 2, column: 17)]
+    /// ```
+    public static func pluginSpecs(path: String) -> [PluginSpec] {
+        guard let bytes = try? readManifestFile(path),
+            let root = try? JSONText.parse(bytes, limits: JSONLimits(maxBytes: Manifest.maxFileSize, maxDepth: 64)),
+            case .object(let members) = root.value,
+            let plugins = members.first(where: { $0.key == "plugins" }), case .array(let items) = plugins.node.value
+        else { return [] }
+        return items.compactMap { item in
+            guard case .string(let text) = item.value, !text.value.isEmpty else { return nil }
+            return PluginSpec(spec: text.value, line: item.position.line, column: item.position.column)
+        }
     }
 }

@@ -221,7 +221,7 @@ extension Manifest {
         return errors
     }
 
-    private static func readManifestFile(_ path: String) throws(ManifestErrors) -> [UInt8] {
+    static func readManifestFile(_ path: String) throws(ManifestErrors) -> [UInt8] {
         do throws(BoundedFile.Failure) {
             return try BoundedFile.contents(of: path, limit: maxFileSize)
         } catch {

@@ -162,8 +162,36 @@ public struct Manifest: Sendable {
         }
     }
 
+    /// A plugin the manifest names: a compiled-in plugin's name, or a path (it has a `/`) to a
+    /// shared object (docs/PLUGINS.md), with its position in the file.
+    ///
+    /// ```swift
+    /// manifest.plugins.map(\.spec)  // ["windows", "./plugins/libApdex.so"]
+    /// ```
+    public struct PluginSpec: Sendable, Hashable {
+        /// The name or path, as written.
+        public var spec: String
+        /// The 1-based line of the string.
+        public var line: Int
+        /// The 1-based column of the string.
+        public var column: Int
+
+        /// Creates a spec.
+        ///
+        /// ```swift
+        /// Manifest.PluginSpec(spec: "windows", line: 2, column: 17)
+        /// ```
+        public init(spec: String, line: Int, column: Int) {
+            self.spec = spec
+            self.line = line
+            self.column = column
+        }
+    }
+
     /// The file the manifest was loaded from (as given).
     public var file: String
+    /// The plugins it names, in order (none for Traffic Server XML).
+    public var plugins: [PluginSpec] = []
     /// The input selection.
     public var sources: Sources
     /// Seconds between passes (default 1).

@@ -10,6 +10,9 @@ struct EngineResolver: ExpressionResolver {
     let evaluators: [String: any Evaluator]
     let instance: EngineInstance
     let elapsedTime: UInt64?
+    /// Whether the entry has run before: then whatever is new since (a file, a process, a
+    /// name) started after that run and counts from zero.
+    let hasRun: Bool
 
     init(engine: Engine, entry: Int, instance: EngineInstance, samples: [EngineSample], elapsedTime: UInt64?) {
         index = engine.index
@@ -19,6 +22,7 @@ struct EngineResolver: ExpressionResolver {
         evaluators = engine.evaluators
         self.instance = instance
         self.elapsedTime = elapsedTime
+        hasRun = engine.lastRun[entry] != nil
     }
 
     /// Each source of `name` within the instance, with its value and kind.
@@ -63,7 +67,9 @@ struct EngineResolver: ExpressionResolver {
     }
 
     func delta(of name: String) -> Number? {
-        guard let previous = memory[MemoryKey(instance: instance, name: name)] else { return nil }
+        guard let previous = memory[MemoryKey(instance: instance, name: name)] ?? (hasRun ? [:] : nil) else {
+            return nil
+        }
         let current = contributions(of: name)
         guard !current.isEmpty else { return nil }
         var total = Number.int(0)

@@ -3,8 +3,11 @@
 //
 //   mmstats-test-writer MODE ROOT SECONDS
 //
-// MODE: word | double-buffer | page-flip | grow | grow-paced. Prints the file's path on one line, then runs
-// for SECONDS (or until killed) and prints `done N` with the number of updates.
+// MODE: word | double-buffer | page-flip | grow | grow-paced | jobs. Prints the file's path on one line, then
+// runs for SECONDS (or until killed) and prints `done N` with the number of updates. `jobs` is a loaded
+// application: it adds 1 to the counter `jobs` in bursts of 1,000 (a short pause between bursts), sets the
+// gauge `busy`, and leaves its file in place when it exits (application `load`, model `Jobs`), so that a
+// processor can compare its totals with the `done N` lines.
 import MmStatsCore
 import MmStatsTestSupport
 
@@ -31,7 +34,12 @@ guard arguments.count == 4, let seconds = Double(arguments[3]) else {
     exit(2)
 }
 let mode = arguments[1]
-let options = Torture.options(mode: mode, root: arguments[2])
+var options = Torture.options(mode: mode, root: arguments[2])
+if mode == "jobs" {
+    options = WriterOptions(application: "load", model: "Jobs")
+    options.root = arguments[2]
+    options.removeOnClose = false
+}
 
 do {
     let stats = try StatsWriter(options)
@@ -58,6 +66,16 @@ do {
             if mode == "grow-paced" { usleep(100) }
         }
         while monotonicSeconds() < deadline { usleep(10_000) }
+    case "jobs":
+        let jobs = try stats.counter("jobs")
+        let busy = try stats.gauge("busy")
+        say(stats.path)
+        while monotonicSeconds() < deadline {
+            for _ in 0..<1_000 { jobs.increment() }
+            n += 1_000
+            busy.set(Int64(n % 7))
+            usleep(200)
+        }
     default:
         say("error: unknown mode \(mode)")
         exit(2)
