@@ -18,6 +18,10 @@ enum Host {
                                     print every metric of stats files (v1 and v2)
           eval --manifest FILE [--passes N] [--interval S] [--json] [PATH ...]
                                     run a manifest's passes and print every destination
+          clean [--dry-run] [PATH ...]
+                                    remove the stats files of writers that are gone
+          poll [--interval S] [--count N] [--root PATH] NAME ...
+                                    a live view of metrics, one row per interval
           help                      this text
         Stats root: $MMSTATS_PATH, else \(StatsDirectory.defaultRoot())
         """
@@ -42,6 +46,8 @@ enum Host {
         case "slurp": status = Slurp.run(rest)
         case "demo": status = Demo.run(rest)
         case "eval": status = Eval.run(rest)
+        case "clean": status = Clean.run(rest)
+        case "poll": status = Poll.run(rest)
         case "help", "-h", "--help":
             print(usage)
             status = 0
