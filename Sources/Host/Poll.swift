@@ -129,9 +129,14 @@ enum Poll {
             return 2
         }
         if paths.isEmpty { paths = [StatsDirectory.defaultRoot()] }
+        // Delivered even if the parent started this process with them blocked.
+        var signals = sigset_t()
+        sigemptyset(&signals)
         for signalNumber in [SIGINT, SIGTERM] {
+            sigaddset(&signals, signalNumber)
             signal(signalNumber) { _ in stopRequested.store(true, ordering: .relaxed) }
         }
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
 
         let headers = names.map(\.terminalSafe)
         var widths = headers.map(\.count)
