@@ -282,11 +282,12 @@ enum Poll {
         zip(cells, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: "  ")
     }
 
-    /// Rows between headers: 20, or fewer when the terminal is too short to show 20 and a header.
+    /// Rows between headers: 20, or fewer when the terminal is too short to show a header, 20
+    /// rows and the line the cursor waits on (`lines - 2` rows on a terminal of `lines` lines).
     static func headerEvery(onTerminal: Bool) -> Int {
         var size = winsize()
-        guard onTerminal, ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_row > 2 else { return 20 }
-        return min(20, Int(size.ws_row) - 1)
+        guard onTerminal, ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_row > 3 else { return 20 }
+        return min(20, Int(size.ws_row) - 2)
     }
 
     static func monotonicNow() -> UInt64 {
