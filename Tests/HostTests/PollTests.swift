@@ -140,6 +140,24 @@ struct PollTests {
         #expect(lines.indices.filter { lines[$0] == "queue.depth" } == [0, 21])
     }
 
+    @Test(
+        "on a terminal of 8 lines the header comes every 6 rows, still without escape codes",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+    func shortTerminal() throws {
+        let directory = TemporaryDirectory("poll-tty")
+        let writers = try Self.makeWriters(in: directory)
+        defer { withExtendedLifetime(writers) {} }
+        // script(1) gives poll a pseudo-terminal; stty sets its height.
+        let command =
+            "stty rows 8 && exec '\(Binaries.mmstats)' poll --count 14 --interval 0.001 --root '\(directory.path)' queue.depth"
+        let result = try run("/usr/bin/script", ["-qec", command, "/dev/null"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(whereSeparator: \.isNewline).map(String.init)  // a terminal's "\r\n"
+        #expect(lines.count == 17, "\(result.stdout) \(result.stderr)")
+        #expect(lines.indices.filter { lines[$0] == "queue.depth" } == [0, 7, 14], "\(lines)")
+        #expect(!result.stdout.contains("\u{1B}"))
+    }
+
     @Test("usage errors: no name, a bad interval or count, an unknown option")
     func usage() throws {
         for arguments in [
