@@ -126,15 +126,34 @@ enum Clean {
         }
         if dryRun { return .removed(reason) }
 
-        // Right before unlinking: the name must still hold the file that was judged.
+        // The name must still hold the file that was judged. POSIX has no "unlink if it is
+        // still this file", so the name is first moved aside to a hidden name of this process
+        // (atomically: what is there now is what is moved), checked there, and unlinked there
+        // only if it is the judged file; anything else is put back with linkat, which never
+        // replaces a name that was taken meanwhile.
         guard let now = identity(in: directoryFD, name) else {
             return errno == ENOENT ? .vanished : systemError("cannot examine again")
         }
         guard now.device == judged.device, now.inode == judged.inode, now.kind == judged.kind else {
             return .failed("the file was replaced after it was judged: not removed")
         }
-        guard unlinkat(directoryFD, name, 0) == 0 else {
+        let aside = ".mmstats-clean-\(getpid()).tmp"
+        guard renameat(directoryFD, name, directoryFD, aside) == 0 else {
             return errno == ENOENT ? .vanished : systemError("\(reason), but it cannot be removed")
+        }
+        guard let moved = identity(in: directoryFD, aside) else {
+            return systemError("cannot examine it again after moving it to \(aside)")
+        }
+        guard moved.device == judged.device, moved.inode == judged.inode, moved.kind == judged.kind else {
+            guard linkat(directoryFD, aside, directoryFD, name, 0) == 0 else {
+                return systemError(
+                    "the file was replaced after it was judged, and cannot be put back from \(aside)")
+            }
+            unlinkat(directoryFD, aside, 0)
+            return .failed("the file was replaced after it was judged: not removed")
+        }
+        guard unlinkat(directoryFD, aside, 0) == 0 else {
+            return systemError("\(reason), but it cannot be removed (it is now \(aside))")
         }
         return .removed(reason)
     }
