@@ -239,7 +239,8 @@ enum Poll {
     }
 
     /// `a` and `b` combined by `rule`: integers stay integers (wrapping, as counters do),
-    /// anything with a double is a double; a value that is not a number keeps the first one.
+    /// anything with a double is a double, booleans are or-ed (and-ed for a minimum); a text
+    /// keeps the first one.
     static func combine(_ a: Value, _ b: Value, _ rule: Rule) -> Value {
         switch (a, b) {
         case (.uint(let x), .uint(let y)):
@@ -249,6 +250,7 @@ enum Poll {
             case .maximum: return .uint(max(x, y))
             }
         case (.string, _), (_, .string): return a
+        case (.bool(let x), .bool(let y)): return .bool(rule == .minimum ? x && y : x || y)
         case (.double, _), (_, .double): break
         default:
             if let x = a.intValue, let y = b.intValue {
