@@ -23,6 +23,10 @@ enum Host {
                                     evaluate a manifest (or the built-in default) every interval
                                     and publish the results in the host's own stats file
           check FILE...             validate manifests; errors as file:line:column: message
+          clean [--dry-run] [PATH ...]
+                                    remove the stats files of writers that are gone
+          poll [--interval S] [--count N] [--root PATH] NAME ...
+                                    a live view of metrics, one row per interval
           help                      this text
         Stats root: $MMSTATS_PATH, else \(StatsDirectory.defaultRoot())
         """
@@ -49,6 +53,8 @@ enum Host {
         case "eval": status = Eval.run(rest)
         case "run": status = Run.run(rest)
         case "check": status = Check.run(rest)
+        case "clean": status = Clean.run(rest)
+        case "poll": status = Poll.run(rest)
         case "help", "-h", "--help":
             print(usage)
             status = 0

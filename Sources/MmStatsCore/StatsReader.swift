@@ -118,8 +118,14 @@ public final class StatsReader {
         table = nil
     }
 
-    /// The device and inode of the file this reader opened.
-    var fileID: (device: UInt64, inode: UInt64)? {
+    /// The device and inode of the file this reader opened (nil if `fstat` fails): tools that
+    /// act on a file by name compare it with what the name holds now.
+    ///
+    /// ```swift
+    /// let reader = try StatsReader(path: path)
+    /// if let id = reader.fileID { print(id.device, id.inode) }
+    /// ```
+    public var fileID: (device: UInt64, inode: UInt64)? {
         guard case .success(let info) = Sys.fstat(fd) else { return nil }
         return (UInt64(info.st_dev), UInt64(info.st_ino))
     }
