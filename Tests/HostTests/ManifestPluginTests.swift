@@ -1,0 +1,82 @@
+import Foundation
+import MmStatsCore
+import MmStatsTestSupport
+import Testing
+
+/// The `apdex` record as a writer declares it (the plugin in Plugins/Apdex exposes its score).
+struct ApdexWriterKind: MetricKind {
+    var name: String { "apdex" }
+    var signature: Signature { Signature([.uint64, .uint64, .uint64]) }
+    var fieldNames: [String] { ["satisfied", "tolerating", "frustrated"] }
+    var defaultLayout: LayoutID { .doubleBuffer }
+}
+
+@Suite("Plugins named by a manifest")
+struct ManifestPluginTests {
+    static var apdex: String { Binaries.directory + "/libApdex.so" }
+
+    /// A stats root with one writer recording 60 satisfied, 30 tolerating, 10 frustrated.
+    func writer(_ dir: TemporaryDirectory) throws -> StatsWriter {
+        let stats = try StatsWriter(dir.options(application: "shop", model: "Checkout"))
+        try stats.record("checkout.apdex", kind: ApdexWriterKind()).set([.uint(60), .uint(30), .uint(10)])
+        return stats
+    }
+
+    @Test("the host loads the manifest's plugin: its kind's fields and its function in eval, run and check")
+    func endToEnd() throws {
+        try #require(FileManager.default.fileExists(atPath: Self.apdex), "build with swift build --build-tests")
+        let dir = TemporaryDirectory("manifest-plugin")
+        let stats = try writer(dir)
+        defer { stats.close() }
+        // A relative path is relative to the manifest's directory.
+        try FileManager.default.copyItem(atPath: Self.apdex, toPath: dir.path + "/libApdex.so")
+        let manifest = dir.path + "/m.json"
+        try write(
+            """
+            {
+                "plugins": ["./libApdex.so"],
+                "sources": { "applications": ["shop"] },
+                "entries": [
+                    { "destination": "score", "type": "float", "expression": "checkout.apdex.score" },
+                    { "destination": "again", "type": "float",
+                      "expression": "apdex(checkout.apdex.satisfied, checkout.apdex.tolerating, checkout.apdex.frustrated)" },
+                    { "destination": "pct", "type": "integer", "expression": "score * 100" },
+                ],
+            }
+            """, to: manifest)
+        let check = try run(Binaries.mmstats, ["check", manifest])
+        #expect(check.status == 0, "\(check.stderr)")
+        let eval = try run(Binaries.mmstats, ["eval", "--manifest", manifest, "--passes", "1", "--json", dir.path])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        #expect(eval.stdout.contains(#""score": 0.75, "again": 0.75, "pct": 75"#), "\(eval.stdout)")
+        let host = try HostProcess(
+            ["run", "--manifest", manifest, "--root", dir.path, "--passes", "1", "--interval", "0.2", "--json"])
+        let pass = values(host.pass())
+        #expect(host.finish().status == 0)
+        #expect(pass["again"] as? Double == 0.75)
+    }
+
+    @Test("a missing plugin, a non-plugin file, and a manifest without its plugin: errors at the plugin's position")
+    func errors() throws {
+        let dir = TemporaryDirectory("manifest-plugin-errors")
+        let manifest = dir.path + "/m.json"
+        try write("not a shared object", to: dir.path + "/fake.so")
+        try write(
+            """
+            { "plugins": ["./missing.so",
+                          "./fake.so", "no-such-plugin"],
+              "entries": [ { "destination": "a", "type": "float", "expression": "apdex(1, 2, 3)" } ] }
+            """, to: manifest)
+        let check = try run(Binaries.mmstats, ["check", manifest])
+        #expect(check.status == 1)
+        #expect(check.stderr.contains("\(manifest):1:15: plugins: "), "\(check.stderr)")
+        #expect(check.stderr.contains("missing.so"))
+        #expect(check.stderr.contains("\(manifest):2:15: plugins: "), "\(check.stderr)")
+        #expect(check.stderr.contains("fake.so"))
+        #expect(check.stderr.contains("\(manifest):2:28: plugins: "), "\(check.stderr)")
+        #expect(check.stderr.contains("unknown function 'apdex'"), "\(check.stderr)")
+        let run = try run(Binaries.mmstats, ["run", "--manifest", manifest, "--root", dir.path, "--passes", "1"])
+        #expect(run.status == 1)
+        #expect(!run.stderr.contains("results in"), "nothing runs with a broken manifest")
+    }
+}
