@@ -158,7 +158,13 @@ extension Manifest {
         return offset
     }
 
-    /// Duplicate destinations, self references, cycles and forward references.
+    /// The most glob-against-destination matches the order checks try; past it, the remaining
+    /// globs are left to evaluation (a glob never matches a later entry's value before it is
+    /// computed in a pass anyway: it sees the previous pass's).
+    static let globCheckBudget = 10_000_000
+
+    /// Duplicate destinations, self references, cycles and forward references (plain, `#` and
+    /// glob references).
     ///
     /// `position` maps an entry and a 1-based scalar offset in its expression to the file.
     static func orderErrors(
@@ -181,12 +187,30 @@ extension Manifest {
                 }
             }
         }
-        // Edges: entry → the entries whose destinations it reads.
-        let edges: [[Int]] = entries.map { entry in
-            entry.expression.references.compactMap { reference in
-                reference.kind == .metric || reference.kind == .delta ? writer[reference.name] : nil
+        // What each glob argument matches among the destinations, within a budget of match
+        // attempts (a hostile manifest of many globs and destinations stays cheap to load).
+        let destinations = writer.keys.sorted().map { (name: $0, scalars: Array($0.unicodeScalars)) }
+        var budget = globCheckBudget
+        var globTargets: [String: [Int]] = [:]
+        for entry in entries {
+            for reference in entry.expression.references where reference.kind == .glob {
+                guard globTargets[reference.name] == nil, budget >= destinations.count else { continue }
+                budget -= destinations.count
+                let pattern = Array(reference.name.unicodeScalars)
+                globTargets[reference.name] = destinations.compactMap { d in
+                    EngineIndex.matches(d.scalars, pattern) ? writer[d.name] : nil
+                }
             }
         }
+        func targets(_ reference: ExpressionReference) -> [Int] {
+            switch reference.kind {
+            case .metric, .delta: writer[reference.name].map { [$0] } ?? []
+            case .glob: globTargets[reference.name] ?? []
+            case .elapsed: []
+            }
+        }
+        // Edges: entry → the entries whose destinations it reads.
+        let edges: [[Int]] = entries.map { entry in entry.expression.references.flatMap(targets) }
         func reaches(from start: Int, to target: Int) -> Bool {
             var seen: Set<Int> = [start]
             var queue = [start]
@@ -197,16 +221,29 @@ extension Manifest {
             return false
         }
         for (slot, entry) in entries.enumerated() {
-            for reference in entry.expression.references where reference.kind == .metric || reference.kind == .delta {
-                guard let target = writer[reference.name], target >= slot else { continue }
+            for reference in entry.expression.references {
+                guard let target = targets(reference).filter({ $0 >= slot }).min() else { continue }
                 let offset = scalarOffset(in: entry.expression.source, line: reference.line, column: reference.column)
                 let (line, column) = position(entry, offset)
+                // A glob names what it matched, so the message says which destination is at stake.
+                let what: String
+                if reference.kind == .glob {
+                    let matched = entries[target].destinations.first { d in
+                        EngineIndex.matches(Array(d.name.unicodeScalars), Array(reference.name.unicodeScalars))
+                    }
+                    what = "glob '\(reference.name)' matches '\(matched?.name ?? "?")', which"
+                } else {
+                    what = "'\(reference.name)'"
+                }
                 let reason: String
                 if target == slot {
-                    reason = "cycle: '\(reference.name)' is this entry's own destination"
+                    reason = "cycle: \(what) is this entry's own destination"
                 } else if reaches(from: target, to: slot) {
+                    reason = "cycle: \(what) is written by entry \(entries[target].index), which depends on this entry"
+                } else if reference.kind == .glob {
                     reason =
-                        "cycle: '\(reference.name)' is written by entry \(entries[target].index), which depends on this entry"
+                        "forward reference: \(what) is written by later entry \(entries[target].index): "
+                        + "manifest order is evaluation order, so move this entry after it or narrow the glob"
                 } else {
                     reason =
                         "forward reference to '\(reference.name)', written by later entry \(entries[target].index): "

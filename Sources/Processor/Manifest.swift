@@ -43,7 +43,7 @@ public struct Manifest: Sendable {
     /// Manifest.ValueType(rawValue: "counter")  // .counter
     /// ```
     public enum ValueType: String, Equatable, Sendable, CaseIterable {
-        /// A 64-bit signed integer (a double result is truncated toward zero).
+        /// A 64-bit signed integer (a double result is rounded to the nearest, halves away from zero).
         case integer
         /// A monotonic 64-bit integer total.
         case counter

@@ -145,6 +145,39 @@ struct ManifestErrorTests {
                 )) == ["m.json:3:27: entry 2 (c): destination: 'a' is already written by entry 1 (at 2:20)"])
     }
 
+    @Test("globs: one matching a later destination, or its own, is rejected; an earlier one is fine")
+    func globOrder() {
+        let sum = #"  { "destination": "web.total", "type": "float", "expression": "sum(web.*)" },"#
+        #expect(
+            errors(manifest(sum, #"  { "destination": "web.rate", "type": "float", "expression": "x" }"#)) == [
+                "m.json:2:69: entry 1 (web.total): expression: cycle: glob 'web.*' matches 'web.total', which is "
+                    + "this entry's own destination"
+            ])
+        let total = #"  { "destination": "total", "type": "float", "expression": "sum(web.*)" },"#
+        #expect(
+            errors(manifest(total, #"  { "destination": "web.rate", "type": "float", "expression": "x" }"#)) == [
+                "m.json:2:65: entry 1 (total): expression: forward reference: glob 'web.*' matches 'web.rate', which "
+                    + "is written by later entry 2: manifest order is evaluation order, so move this entry after it "
+                    + "or narrow the glob"
+            ])
+        #expect(
+            errors(
+                manifest(
+                    #"  { "destination": "web.rate", "type": "float", "expression": "x" },"#,
+                    #"  { "destination": "total", "type": "float", "expression": "sum(web.*) + count(\"w?b.*\")" }"#
+                )) == [])
+        // A cycle through a glob: b reads a, a's glob matches b.
+        #expect(
+            errors(
+                manifest(
+                    #"  { "destination": "a", "type": "float", "expression": "max(b*)" },"#,
+                    ##"  { "destination": "b", "type": "float", "expression": "#a" }"##
+                )) == [
+                    "m.json:2:61: entry 1 (a): expression: cycle: glob 'b*' matches 'b', which is written by entry 2, "
+                        + "which depends on this entry"
+                ])
+    }
+
     @Test("Traffic Server XML: expression and order errors point into the XML text")
     func trafficServerErrors() {
         #expect(
