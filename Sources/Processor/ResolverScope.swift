@@ -3,7 +3,11 @@ import MmStatsCore
 /// Answers an expression's questions for one entry at one instance: values summed over the
 /// instance's files, reset-aware deltas since the entry last ran, the functions.
 struct EngineResolver: ExpressionResolver {
-    let index: EngineIndex
+    /// The index's resolved names and globs (not the whole index: a resolver is made per
+    /// evaluation, and each stored reference costs a retain and a release).
+    let resolved: [String: EngineIndex.Resolution]
+    let globs: [String: [String]]
+    let fileOfSample: [Int]
     let samples: [EngineSample]
     let destinations: [String: [EngineInstance: Number]]
     let memory: [MemoryKey: [Contributor: Number]]
@@ -12,7 +16,9 @@ struct EngineResolver: ExpressionResolver {
     let elapsedTime: UInt64?
 
     init(engine: Engine, entry: Int, instance: EngineInstance, samples: [EngineSample], elapsedTime: UInt64?) {
-        index = engine.index
+        resolved = engine.index.resolved
+        globs = engine.index.globs
+        fileOfSample = engine.index.fileOfSample
         self.samples = samples
         destinations = engine.destinationValues
         memory = engine.memory[entry]
@@ -28,16 +34,19 @@ struct EngineResolver: ExpressionResolver {
                 instance.encloses(other) || other.encloses(instance) ? (.destination(other), value, .gauge) : nil
             }
         }
-        guard let resolution = index.resolved[name] else { return [] }
+        guard let resolution = resolved[name] else { return [] }
         var result: [(key: Contributor, value: Number, kind: EngineSampleKind)] = []
-        var position: [EngineFile: Int] = [:]
+        // Files by their position in the index (hashing an integer, not a path).
+        var position: [Int: Int] = [:]
         for i in resolution.indices(in: instance) where i < samples.count {
-            guard let value = samples[i].fields[resolution.field] else { continue }
+            guard let value = samples[i].field(resolution.field) else { continue }
             let file = samples[i].file
-            if let at = position[file] {
+            if resolution.oneSamplePerFile {
+                result.append((.file(file), value, samples[i].kind))
+            } else if let at = position[fileOfSample[i]] {
                 result[at].value = Number.add(result[at].value, value) ?? result[at].value
             } else {
-                position[file] = result.count
+                position[fileOfSample[i]] = result.count
                 result.append((.file(file), value, samples[i].kind))
             }
         }
@@ -53,9 +62,9 @@ struct EngineResolver: ExpressionResolver {
             }
             return total
         }
-        guard let resolution = index.resolved[name] else { return nil }
+        guard let resolution = resolved[name] else { return nil }
         for i in resolution.indices(in: instance) where i < samples.count {
-            guard let value = samples[i].fields[resolution.field] else { continue }
+            guard let value = samples[i].field(resolution.field) else { continue }
             guard let sum = total.map({ Number.add($0, value) }) ?? value else { return nil }
             total = sum
         }
@@ -99,7 +108,7 @@ struct EngineResolver: ExpressionResolver {
             return delta(of: name)
         case ("sum", .glob(let glob)?), ("min", .glob(let glob)?), ("max", .glob(let glob)?),
             ("avg", .glob(let glob)?), ("count", .glob(let glob)?):
-            let values = (index.globs[glob] ?? []).compactMap { value(of: $0) }
+            let values = (globs[glob] ?? []).compactMap { value(of: $0) }
             return Self.aggregate(function, values)
         case ("percentile", .metric(let name)?):
             guard arguments.count == 2, case .number(let q) = arguments[1] else { return nil }
@@ -130,7 +139,7 @@ struct EngineResolver: ExpressionResolver {
     /// The `q` quantile of the metric's buckets merged over the instance's files: the upper
     /// bound of the bucket holding the observation of rank ⌈q × total⌉.
     func percentile(_ name: String, _ q: Double) -> Number? {
-        guard q >= 0, q <= 1, let resolution = index.resolved[name], resolution.field == "value" else { return nil }
+        guard q >= 0, q <= 1, let resolution = resolved[name], resolution.field == "value" else { return nil }
         var merged: [Double: Double] = [:]  // doubles: hostile counts cannot overflow
         for i in resolution.indices(in: instance) where i < samples.count {
             for bucket in samples[i].buckets ?? [] where bucket.count > 0 && !bucket.upperBound.isNaN {
@@ -146,5 +155,14 @@ struct EngineResolver: ExpressionResolver {
             if cumulative >= rank { return Number.finite(bound) }
         }
         return nil
+    }
+}
+
+extension EngineSample {
+    /// `fields[name]`, without hashing `name` when the sample has one field (most metrics:
+    /// `value`), which a pass asks for once per sample and name.
+    func field(_ name: String) -> Number? {
+        if fields.count == 1, let only = fields.first { return only.key == name ? only.value : nil }
+        return fields[name]
     }
 }
