@@ -76,8 +76,10 @@ enum ProcessorWorkload {
     }
 
     /// 10,000 entries: destination `e<i>`, expression by `i % 50`, scope mostly host (3 in
-    /// 50 process, 1 in 100 thread), a few globs and percentiles.
-    static func entries(count: Int = entries) -> [EngineEntry] {
+    /// 50 process, 1 in 100 thread), a few globs and percentiles. Operation: re-calculate, but
+    /// `sum` (evaluated per file) for 1 in 10 of those that read only metrics; `allSum`: `sum`
+    /// for every entry (the manifest's default operation).
+    static func entries(count: Int = entries, allSum: Bool = false) -> [EngineEntry] {
         let compiler = ExpressionCompiler()
         var entries: [EngineEntry] = []
         for i in 0..<count {
@@ -116,7 +118,7 @@ enum ProcessorWorkload {
             entries.append(
                 EngineEntry(
                     destinations: ["e\(i)"], type: type, expression: expression, minimum: kind == 28 ? 0 : nil,
-                    scope: scope, operation: i % 10 == 5 ? .sum : .reCalculate))
+                    scope: scope, operation: allSum || (i % 10 == 5 && kind != 45) ? .sum : .reCalculate))
         }
         return entries
     }
@@ -156,17 +158,14 @@ func makeEngine(_ entries: [EngineEntry], clock: StatsClock) -> Engine {
 }
 
 /// The processor's rows; `atsPath` is Traffic Server's stats.config.xml (skipped if absent).
-func processorRows(_ plan: Plan, root: String, atsPath: String) -> [Row] {
-    var rows: [Row] = []
+func processorRows(_ plan: Plan, atsPath: String) -> [Row] {
     // First, while the manifest code is still cold in this process.
-    rows += trafficServerRows(plan, path: atsPath)
-    rows += syntheticPassRows(plan)
-    rows += endToEndRows(plan, root: root)
-    return rows
+    trafficServerRows(plan, path: atsPath) + syntheticPassRows(plan)
 }
 
 /// Rows: steady-state pass, and pass after a generation change, over synthetic samples.
 func syntheticPassRows(_ plan: Plan) -> [Row] {
+    print("processor: results digest \(String(processorResultDigest(), radix: 16)) (docs/BENCHMARKS.md, \"Processor\")")
     let samples = ProcessorWorkload.samples()
     let entries = ProcessorWorkload.entries()
     let clock = StatsClock.manual(at: 1_000_000_000)
@@ -193,7 +192,13 @@ func syntheticPassRows(_ plan: Plan) -> [Row] {
         return passDigest(engine.run(EngineInputs(samples: samples, generation: processorGeneration)))
     }
     let resolved = engine.resolutions - resolutionsBefore
-    print("processor: \(resolved) resolutions in \(passes * (plan.runs + 1)) generation-change passes")
+    var allSum = makeEngine(ProcessorWorkload.entries(allSum: true), clock: clock)
+    _ = allSum.run(inputs)
+    let allSumSteady = timePasses(plan, passes: plan.quick ? 1 : 3) {
+        clock.advance(by: 1_000_000_000)
+        return passDigest(allSum.run(inputs))
+    }
+    print("processor: \(resolved) resolutions in \(passes * plan.runs + 1) generation-change passes")
     return [
         Row(
             operation: "`Engine.run`, 10,000 entries over 1,000 files (5,000 samples), same generation (ns/pass)",
@@ -201,6 +206,10 @@ func syntheticPassRows(_ plan: Plan) -> [Row] {
         Row(
             operation: "`Engine.run`, the same pass after a generation change (names resolved again) (ns/pass)",
             mmstats: changed, baseline: nil, baselineName: "none", target: 10_000_000),
+        Row(
+            operation:
+                "`Engine.run`, the same entries all with operation `sum` (the manifest's default), same generation (ns/pass)",
+            mmstats: allSumSteady, baseline: nil, baselineName: "none", target: nil),
     ]
 }
 
@@ -261,7 +270,8 @@ func histogramBuckets(_ sample: MetricSample) -> [EngineBucket] {
     return result
 }
 
-/// Rows: reading 1,000 real stats files into samples, then one pass over them.
+/// Rows (group `processor-files`): reading 1,000 real stats files into samples, then one
+/// pass over them.
 func endToEndRows(_ plan: Plan, root: String) -> [Row] {
     do throws(MmStatsError) {
         try PluginRegistry.shared.register(MetricsPlugin.plugin)
@@ -301,6 +311,15 @@ func endToEndRows(_ plan: Plan, root: String) -> [Row] {
         inputs = collectSamples(paths)
         return UInt64(inputs.samples.count)
     }
+    let readers = paths.map { path in must("opening \(path)") { () throws(MmStatsError) in try StatsReader(path: path) }
+    }
+    let snapshots = timePasses(plan, passes: runs) {
+        var count = 0
+        for reader in readers {
+            count += must("reading") { () throws(MmStatsError) in try reader.snapshot() }.metrics.count
+        }
+        return UInt64(count)
+    }
     let evaluate = timePasses(plan, passes: runs) {
         clock.advance(by: 1_000_000_000)
         return passDigest(engine.run(inputs))
@@ -308,8 +327,12 @@ func endToEndRows(_ plan: Plan, root: String) -> [Row] {
     withExtendedLifetime(writers) {}
     return [
         Row(
-            operation: "read 1,000 real stats files (`StatsReader` snapshots) into 5,000 samples (ns/pass)",
+            operation:
+                "read 1,000 real stats files into 5,000 samples as `mmstats eval` does (a new `StatsReader` per file) (ns/pass)",
             mmstats: read, baseline: nil, baselineName: "none", target: nil),
+        Row(
+            operation: "`snapshot()` of the same 1,000 files with readers kept open (ns/pass)",
+            mmstats: snapshots, baseline: nil, baselineName: "none", target: nil),
         Row(
             operation: "`Engine.run` over those samples, 10,000 entries, same generation (ns/pass)",
             mmstats: evaluate, baseline: nil, baselineName: "none", target: 10_000_000),
@@ -383,4 +406,58 @@ func trafficServerRows(_ plan: Plan, path: String) -> [Row] {
             operation: "the same, repeated (ns; the table shows the fastest, the spread the median)",
             mmstats: repeats, baseline: nil, baselineName: "none", target: 50_000_000),
     ]
+}
+
+// MARK: A digest of the engine's results, to compare the engine before and after a change
+
+/// FNV-1a over `text`'s UTF-8 bytes, continuing from `hash` (deterministic across runs).
+func fnv1a(_ text: String, _ hash: UInt64) -> UInt64 {
+    var hash = hash
+    for byte in text.utf8 {
+        hash ^= UInt64(byte)
+        hash = hash &* 0x100_0000_01b3
+    }
+    return hash
+}
+
+/// Runs a scripted sequence of passes (values changing, a counter reset, files vanishing and
+/// appearing, generation changes) over 2,000 entries of both operation mixes, and returns a
+/// digest of every result: the same digest before and after a change to the engine means
+/// the same results.
+func processorResultDigest() -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    let all = ProcessorWorkload.samples()
+    for allSum in [false, true] {
+        let clock = StatsClock.manual(at: 1_000_000_000)
+        var engine = makeEngine(ProcessorWorkload.entries(count: 2_000, allSum: allSum), clock: clock)
+        for pass in 0..<8 {
+            var samples: [EngineSample] = []
+            for (n, sample) in all.enumerated() {
+                // Pass 3: the files of process 5 vanish; pass 5: files of process 7 lose a metric.
+                if pass == 3, sample.file.pid == 10_005 { continue }
+                if pass >= 5, sample.file.pid == 10_007, sample.metric.hasSuffix(".errors") { continue }
+                var sample = sample
+                if case .int(let v)? = sample.fields["value"] {
+                    // Counters grow by n per pass; pass 4 resets every other one.
+                    let grown = pass == 4 && n % 2 == 0 ? Int64(n % 7) : v + Int64(pass * (n % 13))
+                    sample.fields["value"] = .int(grown)
+                }
+                samples.append(sample)
+            }
+            if pass == 6 { samples.removeLast(5) }  // one file (the last) vanishes
+            let generation: UInt64 = pass == 2 ? 1 : UInt64(min(pass, 3) + (pass >= 5 ? 10 : 0) + (pass == 6 ? 20 : 0))
+            let result = engine.run(EngineInputs(samples: samples, generation: generation))
+            for item in result.results {
+                let value: String =
+                    switch item.value {
+                    case .int(let v)?: "i\(v)"
+                    case .double(let d)?: "d\(d.bitPattern)"
+                    case nil: "-"
+                    }
+                hash = fnv1a("\(item.destination)|\(item.instance)|\(value);", hash)
+            }
+            clock.advance(by: pass == 5 ? 0 : 1_000_000_000)
+        }
+    }
+    return hash
 }

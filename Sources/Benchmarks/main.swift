@@ -25,7 +25,10 @@ func removeTree(_ path: String) {
 }
 
 /// The groups of rows, in the order they run; `--only` picks some of them.
-let groups = ["writer", "api", "kinds", "histogram", "window", "reader", "processor", "diagnostics", "interference"]
+let groups = [
+    "writer", "api", "kinds", "histogram", "window", "reader", "processor", "processor-files", "diagnostics",
+    "interference",
+]
 let usage =
     "usage: mmstats-benchmarks [--quick] [--json] [--only GROUP[,GROUP...]] [--ats PATH]\n"
     + "  --quick: 10x fewer iterations, for smoke runs; --json: the results as JSON on standard output,"
@@ -82,7 +85,8 @@ let rows =
     run("writer") { writerRows(plan, root: root) } + run("api") { apiRows(plan, root: root) }
     + run("kinds") { kindRows(plan, root: root) } + run("histogram") { histogramRows(plan, root: root) }
     + run("window") { windowRows(plan, root: root) } + run("reader") { readerRows(plan, root: root) }
-    + run("processor") { processorRows(plan, root: root, atsPath: atsPath) }
+    + run("processor") { processorRows(plan, atsPath: atsPath) }
+    + run("processor-files") { endToEndRows(plan, root: root) }
 let diagnostics = run("diagnostics") { diagnosticRows(plan, root: root) }
 let interference = run("interference") { interferenceResults(plan, root: root) }
 let loadAfter = loadAverage()
