@@ -47,7 +47,7 @@ let package = Package(
         // Benchmarks (release build): swift run -c release mmstats-benchmarks
         .executableTarget(
             name: "mmstats-benchmarks",
-            dependencies: ["MmStatsCore", "Metrics", "Windows"],
+            dependencies: ["MmStatsCore", "Metrics", "Windows", "Processor"],
             path: "Sources/Benchmarks",
             swiftSettings: swiftSettings
         ),

@@ -39,6 +39,7 @@ func nanoseconds(_ x: Double) -> String {
 
 func targetText(_ target: Double?) -> String {
     guard let target else { return "—" }
+    if target >= 1_000_000 { return "≤ \(fixed(target / 1_000_000, 0)) ms" }
     return target >= 1000 ? "≤ \(fixed(target / 1000, 0)) µs" : "≤ \(fixed(target, 1)) ns"
 }
 

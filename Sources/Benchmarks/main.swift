@@ -1,7 +1,7 @@
 // mmstats-benchmarks: ns per operation of the writer's and reader's hot paths, each next to
 // a baseline measured in the same run. See docs/BENCHMARKS.md.
 //
-//   swift run -c release mmstats-benchmarks [--quick] [--json]
+//   swift run -c release mmstats-benchmarks [--quick] [--json] [--only GROUP[,GROUP...]] [--ats PATH]
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -24,27 +24,71 @@ func removeTree(_ path: String) {
     rmdir(path)
 }
 
-let arguments = CommandLine.arguments.dropFirst()
-if arguments.contains(where: { $0 != "--quick" && $0 != "--json" }) {
-    print(
-        "usage: mmstats-benchmarks [--quick] [--json]   (--quick: 10x fewer iterations, for smoke runs;"
-            + " --json: the results as JSON on standard output, the report on standard error)")
-    exit(arguments.contains("--help") || arguments.contains("-h") ? 0 : 2)
+/// The groups of rows, in the order they run; `--only` picks some of them.
+let groups = [
+    "writer", "api", "kinds", "histogram", "window", "reader", "processor", "processor-files", "diagnostics",
+    "interference",
+]
+let usage =
+    "usage: mmstats-benchmarks [--quick] [--json] [--only GROUP[,GROUP...]] [--ats PATH]\n"
+    + "  --quick: 10x fewer iterations, for smoke runs; --json: the results as JSON on standard output,"
+    + " the report on standard error\n"
+    + "  --only: run only these groups (\(groups.joined(separator: ", ")))\n"
+    + "  --ats: Traffic Server's stats.config.xml for the processor rows (default: $MMSTATS_ATS_CONFIG,"
+    + " else ../shared/fixtures/ats/stats.config.xml.default)"
+var selected = Set(groups)
+var atsPath =
+    getenv("MMSTATS_ATS_CONFIG").map { String(cString: $0) } ?? "../shared/fixtures/ats/stats.config.xml.default"
+var quick = false
+var json = false
+var argumentIndex = 1
+while argumentIndex < CommandLine.arguments.count {
+    let argument = CommandLine.arguments[argumentIndex]
+    argumentIndex += 1
+    switch argument {
+    case "--quick": quick = true
+    case "--json": json = true
+    case "--only", "--ats":
+        guard argumentIndex < CommandLine.arguments.count else {
+            print("\(argument) needs a value\n\(usage)")
+            exit(2)
+        }
+        let value = CommandLine.arguments[argumentIndex]
+        argumentIndex += 1
+        if argument == "--ats" {
+            atsPath = value
+        } else {
+            selected = Set(value.split(separator: ",").map(String.init))
+            if let unknown = selected.first(where: { !groups.contains($0) }) {
+                print("unknown group '\(unknown)'\n\(usage)")
+                exit(2)
+            }
+        }
+    default:
+        print(usage)
+        exit(argument == "--help" || argument == "-h" ? 0 : 2)
+    }
 }
-if arguments.contains("--json") { reportToStandardError() }
-let plan = Plan(quick: arguments.contains("--quick"))
+if json { reportToStandardError() }
+let plan = Plan(quick: quick)
 let root = "/dev/shm/mmstats-bench-\(getpid())"
 guard mkdir(root, 0o700) == 0 else {
     fail("cannot create \(root): \(String(cString: strerror(errno)))")
 }
 
+/// The rows of `group` if it was selected, else none.
+@MainActor func run<T>(_ group: String, _ body: () -> [T]) -> [T] { selected.contains(group) ? body() : [] }
+
 let started = utcNow()
 let loadBefore = loadAverage()
 let rows =
-    writerRows(plan, root: root) + apiRows(plan, root: root) + kindRows(plan, root: root)
-    + histogramRows(plan, root: root) + windowRows(plan, root: root) + readerRows(plan, root: root)
-let diagnostics = diagnosticRows(plan, root: root)
-let interference = interferenceResults(plan, root: root)
+    run("writer") { writerRows(plan, root: root) } + run("api") { apiRows(plan, root: root) }
+    + run("kinds") { kindRows(plan, root: root) } + run("histogram") { histogramRows(plan, root: root) }
+    + run("window") { windowRows(plan, root: root) } + run("reader") { readerRows(plan, root: root) }
+    + run("processor") { processorRows(plan, atsPath: atsPath) }
+    + run("processor-files") { endToEndRows(plan, root: root) }
+let diagnostics = run("diagnostics") { diagnosticRows(plan, root: root) }
+let interference = run("interference") { interferenceResults(plan, root: root) }
 let loadAfter = loadAverage()
 removeTree(root)
 
@@ -73,7 +117,7 @@ print("")
 printInterference(interference)
 print("")
 print("checksum \(checksum)")
-if arguments.contains("--json") {
+if json {
     printJSON(
         rows: rows, diagnostics: diagnostics, started: started, quick: plan.quick, loadBefore: loadBefore,
         loadAfter: loadAfter)

@@ -36,6 +36,8 @@ public struct Engine {
     /// Destination values visible to later entries, by name.
     var destinationValues: [String: [EngineInstance: Number]] = [:]
     var index = EngineIndex()
+    /// Per entry: the resolution at which its delta memory was last fitted to the index.
+    var memoryResolution: [Int]
 
     /// How many times names were resolved (once per change of the input generation).
     ///
@@ -91,6 +93,7 @@ public struct Engine {
         lastRun = Array(repeating: nil, count: entries.count)
         memory = Array(repeating: [:], count: entries.count)
         held = Array(repeating: [], count: entries.count)
+        memoryResolution = Array(repeating: -1, count: entries.count)
     }
 
     /// The names an expression takes deltas of (tree height is bounded at compile time).
@@ -173,9 +176,16 @@ public struct Engine {
         }
     }
 
-    /// Evaluates entry `i` at every instance of its scope.
+    /// Evaluates entry `i` at every instance of its scope. An entry that has no value where it
+    /// reads no sample (`EngineIndex.entryFiles`) is evaluated only at the instances holding
+    /// one of its samples: elsewhere its result is no value without evaluating.
     mutating func runEntry(_ i: Int, samples: [EngineSample], elapsed: UInt64?) -> [EngineResult] {
         let entry = entries[i]
+        let relevant = i < index.entryFiles.count ? index.entryFiles[i] : nil
+        if relevant != nil, memoryResolution[i] != resolutions {
+            forgetIrrelevantInstances(i)
+            memoryResolution[i] = resolutions
+        }
         let instances: [EngineInstance]
         switch entry.scope {
         case .host: instances = [.host]
@@ -184,9 +194,29 @@ public struct Engine {
         case .cluster: return []
         }
         var results: [EngineResult] = []
-        for instance in instances {
+        var next = 0  // the next relevant file or process (both lists ascend like `instances`)
+        for (n, instance) in instances.enumerated() {
             var raw: Number?
-            if entry.operation == .sum, entry.scope != .thread {
+            if let relevant {
+                let positions = entry.scope == .process ? index.entryProcesses[i] : relevant
+                var isRelevant: Bool
+                if entry.scope == .host {
+                    isRelevant = !relevant.isEmpty
+                } else {
+                    while next < positions.count, positions[next] < n { next += 1 }
+                    isRelevant = next < positions.count && positions[next] == n
+                }
+                if isRelevant, entry.operation == .sum, entry.scope != .thread {
+                    // The relevant files of the instance, in the order of `index.files(in:)`.
+                    for file in relevant where entry.scope == .host || index.processOfFile[file] == n {
+                        let at = EngineInstance.thread(index.files[file])
+                        guard let v = evaluate(i, at: at, samples: samples, elapsed: elapsed) else { continue }
+                        raw = raw.map { Number.add($0, v) } ?? v
+                    }
+                } else if isRelevant {
+                    raw = evaluate(i, at: instance, samples: samples, elapsed: elapsed)
+                }
+            } else if entry.operation == .sum, entry.scope != .thread {
                 for file in index.files(in: instance) {
                     guard let v = evaluate(i, at: .thread(file), samples: samples, elapsed: elapsed) else { continue }
                     raw = raw.map { Number.add($0, v) } ?? v
@@ -200,6 +230,25 @@ public struct Engine {
             }
         }
         return results
+    }
+
+    /// Drops entry `i`'s delta memory at the instances where it is no longer evaluated (what
+    /// evaluating there would do: no sample, so nothing to remember). Once per resolution,
+    /// when the entry runs.
+    mutating func forgetIrrelevantInstances(_ i: Int) {
+        guard let files = index.entryFiles[i], !memory[i].isEmpty else { return }
+        let processes = index.entryProcesses[i]
+        let index = index
+        memory[i] = memory[i].filter { key, _ in
+            switch key.instance {
+            case .host: !files.isEmpty
+            case .process(let pid, let start):
+                index.processPosition[EngineIndex.ProcessKey(pid: pid, startTime: start)].map {
+                    EngineIndex.contains(processes, $0)
+                } ?? false
+            case .thread(let file): index.filePosition[file].map { EngineIndex.contains(files, $0) } ?? false
+            }
+        }
     }
 
     /// Evaluates entry `i` at one instance, then remembers its delta inputs.

@@ -3,7 +3,11 @@ import MmStatsCore
 /// Answers an expression's questions for one entry at one instance: values summed over the
 /// instance's files, reset-aware deltas since the entry last ran, the functions.
 struct EngineResolver: ExpressionResolver {
-    let index: EngineIndex
+    /// The index's resolved names and globs (not the whole index: a resolver is made per
+    /// evaluation, and each stored reference costs a retain and a release).
+    let resolved: [String: EngineIndex.Resolution]
+    let globs: [String: [String]]
+    let fileOfSample: [Int]
     let samples: [EngineSample]
     let destinations: [String: [EngineInstance: Number]]
     let memory: [MemoryKey: [Contributor: Number]]
@@ -15,7 +19,9 @@ struct EngineResolver: ExpressionResolver {
     let hasRun: Bool
 
     init(engine: Engine, entry: Int, instance: EngineInstance, samples: [EngineSample], elapsedTime: UInt64?) {
-        index = engine.index
+        resolved = engine.index.resolved
+        globs = engine.index.globs
+        fileOfSample = engine.index.fileOfSample
         self.samples = samples
         destinations = engine.destinationValues
         memory = engine.memory[entry]
@@ -32,16 +38,19 @@ struct EngineResolver: ExpressionResolver {
                 instance.encloses(other) || other.encloses(instance) ? (.destination(other), value, .gauge) : nil
             }
         }
-        guard let resolution = index.resolved[name] else { return [] }
+        guard let resolution = resolved[name] else { return [] }
         var result: [(key: Contributor, value: Number, kind: EngineSampleKind)] = []
-        var position: [EngineFile: Int] = [:]
+        // Files by their position in the index (hashing an integer, not a path).
+        var position: [Int: Int] = [:]
         for i in resolution.indices(in: instance) where i < samples.count {
-            guard let value = samples[i].fields[resolution.field] else { continue }
+            guard let value = samples[i].field(resolution.field) else { continue }
             let file = samples[i].file
-            if let at = position[file] {
+            if resolution.oneSamplePerFile {
+                result.append((.file(file), value, samples[i].kind))
+            } else if let at = position[fileOfSample[i]] {
                 result[at].value = Number.add(result[at].value, value) ?? result[at].value
             } else {
-                position[file] = result.count
+                position[fileOfSample[i]] = result.count
                 result.append((.file(file), value, samples[i].kind))
             }
         }
@@ -57,9 +66,9 @@ struct EngineResolver: ExpressionResolver {
             }
             return total
         }
-        guard let resolution = index.resolved[name] else { return nil }
+        guard let resolution = resolved[name] else { return nil }
         for i in resolution.indices(in: instance) where i < samples.count {
-            guard let value = samples[i].fields[resolution.field] else { continue }
+            guard let value = samples[i].field(resolution.field) else { continue }
             guard let sum = total.map({ Number.add($0, value) }) ?? value else { return nil }
             total = sum
         }
@@ -114,7 +123,7 @@ struct EngineResolver: ExpressionResolver {
                 guard let v = delta(of: name) else { return nil }
                 inputs.append(v.value)
             case (.glob, .glob(let glob)):
-                let values = (index.globs[glob] ?? []).compactMap { value(of: $0) }
+                let values = (globs[glob] ?? []).compactMap { value(of: $0) }
                 inputs.append(.int(Int64(values.count)))
                 for v in values { inputs.append(v.value) }
             case (.histogram, .metric(let name)):
@@ -134,7 +143,7 @@ struct EngineResolver: ExpressionResolver {
     /// A histogram's buckets merged across the instance's files: (upper bound, observations),
     /// bounds ascending, empty buckets left out.
     func mergedBuckets(_ name: String) -> [(bound: Double, count: Double)] {
-        guard let resolution = index.resolved[name], resolution.field == "value" else { return [] }
+        guard let resolution = resolved[name], resolution.field == "value" else { return [] }
         var merged: [Double: Double] = [:]  // doubles: hostile counts cannot overflow
         for i in resolution.indices(in: instance) where i < samples.count {
             for bucket in samples[i].buckets ?? [] where bucket.count > 0 && !bucket.upperBound.isNaN {
@@ -142,5 +151,14 @@ struct EngineResolver: ExpressionResolver {
             }
         }
         return merged.keys.sorted().map { ($0, merged[$0] ?? 0) }
+    }
+}
+
+extension EngineSample {
+    /// `fields[name]`, without hashing `name` when the sample has one field (most metrics:
+    /// `value`), which a pass asks for once per sample and name.
+    func field(_ name: String) -> Number? {
+        if fields.count == 1, let only = fields.first { return only.key == name ? only.value : nil }
+        return fields[name]
     }
 }
