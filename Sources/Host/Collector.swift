@@ -118,14 +118,22 @@ final class SampleCollector {
 
     /// A histogram's nonzero buckets, each with its largest value (in the histogram's unit).
     static func buckets(_ sample: MetricSample) -> [EngineBucket] {
-        let resolution = sample.field("resolution")?.doubleValue ?? 1
-        var result: [EngineBucket] = []
-        for index in 0..<HistogramScheme.bucketCount {
-            guard case .uint(let count)? = sample.field("b\(index)"), count > 0 else { continue }
-            let largest = HistogramScheme.lowerBound(index) + (HistogramScheme.width(index) - 1)
-            result.append(
-                EngineBucket(upperBound: Double(largest) * resolution, count: Int64(clamping: count)))
+        // One pass over the fields (a histogram has 2,368 buckets: looking each up by name
+        // would be quadratic).
+        var resolution = 1.0
+        var counts: [(index: Int, count: UInt64)] = []
+        for (name, value) in sample.fields {
+            if name == "resolution" {
+                resolution = value.doubleValue ?? 1
+            } else if name.utf8.first == UInt8(ascii: "b"), case .uint(let count) = value, count > 0,
+                let index = Int(name.dropFirst()), index >= 0, index < HistogramScheme.bucketCount
+            {
+                counts.append((index, count))
+            }
         }
-        return result
+        return counts.sorted { $0.index < $1.index }.map { bucket in
+            let largest = HistogramScheme.lowerBound(bucket.index) + (HistogramScheme.width(bucket.index) - 1)
+            return EngineBucket(upperBound: Double(largest) * resolution, count: Int64(clamping: bucket.count))
+        }
     }
 }
