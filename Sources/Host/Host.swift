@@ -23,6 +23,8 @@ enum Host {
                                     evaluate a manifest (or the built-in default) every interval
                                     and publish the results in the host's own stats file
           check FILE...             validate manifests; errors as file:line:column: message
+          rules --manifest FILE [--window W]
+                                    the manifest's cluster entries as Prometheus recording rules
           clean [--dry-run] [PATH ...]
                                     remove the stats files of writers that are gone
           poll [--interval S] [--count N] [--root PATH] NAME ...
@@ -53,6 +55,7 @@ enum Host {
         case "eval": status = Eval.run(rest)
         case "run": status = Run.run(rest)
         case "check": status = Check.run(rest)
+        case "rules": status = Rules.run(rest)
         case "clean": status = Clean.run(rest)
         case "poll": status = Poll.run(rest)
         case "help", "-h", "--help":
