@@ -84,8 +84,14 @@ enum Eval {
         let pause = interval ?? manifest.interval
         var failed = false
         let collector = SampleCollector(paths: paths, sources: manifest.sources)
+        // Passes on a monotonic schedule (S apart from the first), not S after each pass ends.
+        var next = Run.mmstats_now()
         for pass in 1...passes {
-            if pass > 1, pause > 0 { sleep(seconds: pause) }
+            if pass > 1, pause > 0 {
+                next += UInt64(pause * 1e9)
+                let now = Run.mmstats_now()
+                if next > now { sleep(seconds: Double(next - now) / 1e9) } else { next = now }
+            }
             let inputs = collector.collect { message in
                 printError(message)
                 failed = true
