@@ -18,6 +18,13 @@ final class SampleCollector {
     /// Files never read (the processor's own results file).
     var excluded: Set<String> = []
     private var readers: [String: (device: UInt64, inode: UInt64, reader: StatsReader)] = [:]
+    /// The most readers kept open between passes (each holds a descriptor): half the soft
+    /// descriptor limit, at most 8,192. Files beyond it are opened and closed every pass.
+    let maximumCachedReaders: Int = {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 256 }
+        return Int(max(16, min(8_192, limit.rlim_cur / 2)))
+    }()
 
     init(paths: [String], sources: Manifest.Sources) {
         self.paths = paths
@@ -97,7 +104,7 @@ final class SampleCollector {
         if let cached = readers[path], cached.device == device, cached.inode == inode { return cached.reader }
         do throws(MmStatsError) {
             let reader = try StatsReader(path: path)
-            readers[path] = (device, inode, reader)
+            if readers.count < maximumCachedReaders { readers[path] = (device, inode, reader) }
             return reader
         } catch {
             onError(error.description)
