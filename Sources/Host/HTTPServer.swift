@@ -117,6 +117,11 @@ final class HTTPServer {
         var sent = 0
         /// Close once `output` is sent.
         var closing = false
+        /// The response is sent and the sending side shut down: what the client still sends is
+        /// read and discarded for a moment, so that closing does not reset the connection
+        /// before the client has read the response (a lingering close).
+        var draining = false
+        var drained = 0
         /// When the current request's first byte came (monotonic ns), if one is partly read.
         var requestStarted: UInt64?
         /// The last time anything was read or written.
@@ -212,6 +217,7 @@ final class HTTPServer {
         var timeout = Int64(milliseconds)
         for connection in connections.values {
             var events = Int16(0)
+            if connection.draining { events = Int16(POLLIN) }
             if connection.hasOutput { events |= Int16(POLLOUT) }
             if !connection.closing && connection.output.count - connection.sent < limits.maximumPendingOutput {
                 events |= Int16(POLLIN)
@@ -224,6 +230,10 @@ final class HTTPServer {
         if count > 0 {
             for entry in fds.dropFirst() where entry.revents != 0 {
                 guard let connection = connections[entry.fd] else { continue }
+                if connection.draining {
+                    drain(connection)
+                    continue
+                }
                 if entry.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 && !connection.closing {
                     read(connection)
                 }
@@ -239,6 +249,7 @@ final class HTTPServer {
 
     /// When `connection` times out: its request's header deadline, else write or idle.
     private func deadline(of connection: Connection) -> UInt64 {
+        if connection.draining { return connection.lastActivity + 2_000_000_000 }
         if connection.hasOutput { return connection.lastActivity + UInt64(limits.writeTimeout * 1e9) }
         if let started = connection.requestStarted { return started + UInt64(limits.headerTimeout * 1e9) }
         return connection.lastActivity + UInt64(limits.idleTimeout * 1e9)
@@ -246,7 +257,8 @@ final class HTTPServer {
 
     private func expire(now: UInt64) {
         for connection in Array(connections.values) where deadline(of: connection) <= now {
-            if connection.requestStarted != nil && !connection.hasOutput && !connection.closing {
+            if connection.requestStarted != nil && !connection.hasOutput && !connection.closing && !connection.draining
+            {
                 // Half a request, then nothing: tell the client why, once, then close.
                 connection.requestStarted = nil
                 respond(connection, HTTPResponse(status: 408, text: "request timeout\n"), head: false, close: true)
@@ -312,6 +324,23 @@ final class HTTPServer {
         }
     }
 
+    /// Reads and discards what a closing client still sends; closes at its end, after 1 MiB,
+    /// or (in `expire`) after 2 s.
+    private func drain(_ connection: Connection) {
+        var scratch = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let count = scratch.withUnsafeMutableBytes { recv(connection.fd, $0.baseAddress, $0.count, 0) }
+            if count > 0 {
+                connection.drained += count
+                if connection.drained > 1 << 20 { return drop(connection) }
+                continue
+            }
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            return drop(connection)
+        }
+    }
+
     private func write(_ connection: Connection) {
         while connection.hasOutput {
             let count = connection.output.withUnsafeBytes {
@@ -334,7 +363,9 @@ final class HTTPServer {
         if connection.closing {
             // Half-close, so the client reads the whole response before the connection goes.
             shutdown(connection.fd, Int32(SHUT_WR))
-            drop(connection)
+            connection.draining = true
+            connection.lastActivity = Self.now()
+            drain(connection)
         } else if !connection.input.isEmpty {
             process(connection)  // pipelined requests held back while the output was full
             if connection.hasOutput { write(connection) }
