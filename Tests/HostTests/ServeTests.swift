@@ -152,11 +152,15 @@ func json(_ response: RawResponse?) -> [String: Any] {
     return (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]) ?? [:]
 }
 
-/// `promtool check metrics` on `text`: nil when it accepts it, else its complaints; or a
-/// note when promtool is not installed.
+/// `promtool check metrics` on `text`: whether it accepts it and what it said; nil when
+/// promtool is not installed.
 func promtool(_ text: String) throws -> (accepted: Bool, output: String)? {
-    let path = "/usr/bin/promtool"
-    guard FileManager.default.isExecutableFile(atPath: path) else { return nil }
+    let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+    guard
+        let path = (directories + ["/usr/bin"]).map({ $0 + "/promtool" }).first(where: {
+            FileManager.default.isExecutableFile(atPath: $0)
+        })
+    else { return nil }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = ["check", "metrics"]
