@@ -1,5 +1,5 @@
+import Metrics
 import MmStatsCore
-import Processor
 
 /// Renders stats files as the Prometheus text exposition format 0.0.4 (docs/SERVE.md): one
 /// `# HELP` and `# TYPE` per family, every family's samples together whichever files they
@@ -134,9 +134,15 @@ struct PrometheusText {
         guard claim(name, type: .histogram, help: help, suffixes: ["_bucket", "_sum", "_count"]) else { return }
         var cumulative: UInt64 = 0
         var lines: [(le: String, count: UInt64)] = []
-        for bucket in SampleCollector.buckets(sample) {
-            cumulative &+= UInt64(bucket.count)
-            let le = Self.format(bucket.upperBound)
+        let resolution = sample.field("resolution")?.doubleValue ?? 1
+        // One walk over the components (`b0` … `b2367`), not a search per bucket.
+        for (field, value) in sample.fields where field.hasPrefix("b") {
+            guard case .uint(let count) = value, count > 0, let index = Int(field.dropFirst()),
+                index >= 0, index < HistogramScheme.bucketCount
+            else { continue }
+            cumulative &+= count
+            let largest = HistogramScheme.lowerBound(index) + (HistogramScheme.width(index) - 1)
+            let le = Self.format(Double(largest) * resolution)
             if lines.last?.le == le {
                 lines[lines.count - 1].count = cumulative
             } else {
