@@ -3,6 +3,7 @@ import Metrics
 import MmStatsCore
 import MmStatsTestSupport
 import Testing
+import Windows
 
 /// `mmstats serve` as a child process, listening on a port of its choice.
 final class ServeProcess: @unchecked Sendable {
@@ -200,6 +201,12 @@ struct ServeTests {
         let sizes = try first.histogram("sizes", unit: "B")
         for value in [1, 1, 5, 200] { sizes.record(value) }
         try first.counter("requests", dimensions: ["path": #"a"b\c"#, "pid": "7", "httpCode": "200"]).increment()
+        // Every other kind: its fields, with names promtool accepts.
+        try first.meter("arrivals").mark()
+        try first.movingAverage("recent", window: 10).add(4)
+        try first.window("queue.wait", unit: "s").record(0.5)
+        try first.text("state").set("draining\n\"now\"")
+        try first.flag("ready").set(true)
 
         let server = try ServeProcess(["--root", dir.path])
         #expect(server.port != 0)
@@ -232,6 +239,14 @@ struct ServeTests {
         #expect(request.contains(#"path="a\"b\\c""#), "\(request)")
         #expect(request.contains(#"exported_pid="7""#) && request.contains(#"pid="\#(pid)""#))
         #expect(request.contains(#"http_code="200""#))
+        #expect(lines.contains("arrivals_total{\(front)} 1"))
+        #expect(lines.contains("# TYPE arrivals_m1_rate gauge"))
+        #expect(lines.contains("# TYPE recent summary") && lines.contains("recent_count{\(front)} 1"))
+        #expect(lines.contains("recent_sum{\(front)} 4") && lines.contains("recent_mean{\(front)} 4"))
+        #expect(lines.contains("queue_wait_count_value{\(front)} 1"), "no gauge ends in _count")
+        #expect(lines.contains("queue_wait_sum_value{\(front)} 0.5"))
+        #expect(lines.contains(#"state_info{\#(front),value="draining\n\"now\""} 1"#), "\(body)")
+        #expect(lines.contains("ready{\(front)} 1"))
 
         if let check = try promtool(body) {
             #expect(check.accepted, "promtool check metrics: \(check.output)")
