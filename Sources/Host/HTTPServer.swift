@@ -126,6 +126,8 @@ final class HTTPServer {
         var requestStarted: UInt64?
         /// The last time anything was read or written.
         var lastActivity: UInt64
+        /// Requests answered so far: until the first, the header timeout runs from the accept.
+        var answered = 0
 
         init(fd: Int32, now: UInt64) {
             self.fd = fd
@@ -252,6 +254,7 @@ final class HTTPServer {
         if connection.draining { return connection.lastActivity + 2_000_000_000 }
         if connection.hasOutput { return connection.lastActivity + UInt64(limits.writeTimeout * 1e9) }
         if let started = connection.requestStarted { return started + UInt64(limits.headerTimeout * 1e9) }
+        if connection.answered == 0 { return connection.lastActivity + UInt64(limits.headerTimeout * 1e9) }
         return connection.lastActivity + UInt64(limits.idleTimeout * 1e9)
     }
 
@@ -438,6 +441,7 @@ final class HTTPServer {
     }
 
     private func respond(_ connection: Connection, _ response: HTTPResponse, head: Bool, close: Bool) {
+        connection.answered += 1
         var text = "HTTP/1.1 \(response.status) \(HTTPResponse.reason(response.status))\r\n"
         text += "Content-Type: \(response.contentType)\r\n"
         text += "Content-Length: \(response.body.count)\r\n"

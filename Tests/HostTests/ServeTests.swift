@@ -425,6 +425,8 @@ struct ServeTests {
         slow.send("GET /metrics HTTP/1.1\r\nHo")
         #expect(slow.response()?.status == 408)
         #expect(slow.isClosed())
+        let silent = try RawClient(port: strict.port)
+        #expect(silent.isClosed(), "a connection that never sends anything is closed too")
         #expect(try get(strict.port, "/metrics")?.status == 200)
         #expect(strict.stop(SIGINT).status == 0)
     }
