@@ -29,6 +29,8 @@ enum Host {
                                     remove the stats files of writers that are gone
           poll [--interval S] [--count N] [--root PATH] NAME ...
                                     a live view of metrics, one row per interval
+          serve [--listen ADDRESS:PORT] [--root DIR] [--manifest FILE]
+                                    serve every metric over HTTP: Prometheus /metrics and a JSON API
           help                      this text
         Stats root: $MMSTATS_PATH, else \(StatsDirectory.defaultRoot())
         """
@@ -58,6 +60,7 @@ enum Host {
         case "rules": status = Rules.run(rest)
         case "clean": status = Clean.run(rest)
         case "poll": status = Poll.run(rest)
+        case "serve": status = Serve.run(rest)
         case "help", "-h", "--help":
             print(usage)
             status = 0

@@ -229,34 +229,17 @@ struct Translator {
     }
 }
 
-/// How mmstats names become Prometheus names (docs/SERVE.md): every character outside
-/// `[a-zA-Z0-9_:]` becomes `_`, and a leading digit gets a `_` prefix.
+/// How mmstats names become Prometheus names: as `mmstats serve` exports them
+/// (`PrometheusText.metricName`, docs/SERVE.md).
 enum PrometheusNames {
-    /// A metric name as a Prometheus metric name.
+    /// A metric name as `/metrics` names its family (counters add `_total`).
     ///
     /// ```swift
-    /// PrometheusNames.metric("web.requests-ok")  // "web_requests_ok"
+    /// PrometheusNames.metric("web.requestsOK")  // "web_requests_ok"
     /// ```
-    static func metric(_ name: String) -> String {
-        var out = characters(name)
-        if out.isEmpty { return "_" }
-        if let first = out.unicodeScalars.first, first >= "0" && first <= "9" { out = "_" + out }
-        return out
-    }
+    static func metric(_ name: String) -> String { PrometheusText.metricName(name) }
 
-    /// Each character outside `[a-zA-Z0-9_:]` as `_`.
-    static func characters(_ name: String) -> String {
-        var out = ""
-        for scalar in name.unicodeScalars {
-            let ok =
-                (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z") || (scalar >= "0" && scalar <= "9")
-                || scalar == "_" || scalar == ":"
-            out.unicodeScalars.append(ok ? scalar : "_")
-        }
-        return out
-    }
-
-    /// Escapes regex metacharacters of a (sanitised) name.
+    /// Escapes regex metacharacters (sanitised names have none; kept for safety).
     static func regexEscaped(_ name: String) -> String {
         var out = ""
         for c in name {
@@ -266,17 +249,24 @@ enum PrometheusNames {
         return out
     }
 
-    /// A glob over mmstats names as a regex over the Prometheus names (`*` any run, `?` one
-    /// character), counters' `_total` included.
+    /// A glob over mmstats names as a regex over the exported names (`*` any run, `?` one
+    /// character; the literal parts sanitised as names are), counters' `_total` included.
     static func globRegex(_ glob: String) -> String {
-        var out = ""
+        // Placeholders of lower-case letters survive sanitising unchanged.
+        let star = "qzqstarqzq"
+        let one = "qzqoneqzq"
+        var marked = ""
         for c in glob {
             switch c {
-            case "*": out += ".*"
-            case "?": out += "."
-            default: out += regexEscaped(characters(String(c)))
+            case "*": marked += star
+            case "?": marked += one
+            default: marked.append(c)
             }
         }
-        return out + "(_total)?"
+        let sanitised = metric(marked)
+        let body = regexEscaped(sanitised).split(separator: star, omittingEmptySubsequences: false)
+            .map { $0.split(separator: one, omittingEmptySubsequences: false).joined(separator: ".") }
+            .joined(separator: ".*")
+        return body + "(_total)?"
     }
 }

@@ -103,98 +103,27 @@ enum Run {
         case .success(let parsed): options = parsed
         case .failure(let status): return status.code
         }
-        var manifest: Manifest?
-        switch load(options.manifestPath) {
-        case .success(let loaded): manifest = loaded
+        let loop: ProcessorLoop
+        switch ProcessorLoop.make(
+            command: "run", manifestPath: options.manifestPath, root: options.root, interval: options.interval)
+        {
+        case .success(let made): loop = made
         case .failure(let status): return status.code
         }
-        var engine: Engine
-        do {
-            engine = try Engine(entries: manifest?.engineEntries() ?? [])
-        } catch {
-            printError("mmstats: \(options.manifestPath?.terminalSafe ?? "run"): \(error.description.terminalSafe)")
-            return 1
-        }
-        var writerOptions = WriterOptions(application: "mmstats", model: "processor")
-        writerOptions.root = options.root
-        let results: ResultsWriter
-        do {
-            results = try ResultsWriter(writerOptions)
-        } catch {
-            printError(error.description.terminalSafe)
-            return 1
-        }
-        defer { results.close() }
+        defer { loop.close() }
         installSignalHandlers()
+        printError(loop.startMessage)
 
-        func makeCollector(for manifest: Manifest?) -> SampleCollector {
-            let sources = manifest?.sources ?? Manifest.Sources()
-            let collector = SampleCollector(
-                paths: sources.roots.isEmpty ? [options.root] : sources.roots, sources: sources)
-            collector.excluded = [results.path]
-            return collector
-        }
-        var collector = makeCollector(for: manifest)
-        var interval = options.interval ?? manifest?.interval ?? 1
-        var defaultNames: (counters: [String], histograms: [String]) = ([], [])
-        printError(
-            "mmstats run: \(manifest.map { "\($0.entries.count) entries from \($0.file)" } ?? "the built-in default"); "
-                + "results in \(results.path); every \(interval) s".terminalSafe)
-
-        var reported: Set<String> = []
         var next = mmstats_now()
-        var pass = 0
         while true {
             let signals = runSignals.exchange(0, ordering: .acquiringAndReleasing)
             if signals & 1 != 0 { break }
-            if signals & 2 != 0, let path = options.manifestPath {
-                switch load(path) {
-                case .success(let reloaded?):
-                    do {
-                        engine = try engine.reloaded(with: reloaded.engineEntries())
-                        manifest = reloaded
-                        collector = makeCollector(for: reloaded)
-                        interval = options.interval ?? reloaded.interval
-                        printError("mmstats run: reloaded \(path.terminalSafe): \(reloaded.entries.count) entries")
-                    } catch {
-                        printError(
-                            "mmstats: \(path.terminalSafe): \(error.description.terminalSafe); kept the running manifest"
-                        )
-                    }
-                case .success(nil), .failure:
-                    printError("mmstats run: \(path.terminalSafe) has errors (above); kept the running manifest")
-                }
-            }
-            // Each distinct problem with a file is reported once while it lasts.
-            var problems: Set<String> = []
-            let inputs = collector.collect { message in
-                if !reported.contains(message) { printError(message.terminalSafe) }
-                problems.insert(message)
-            }
-            reported = problems
-            if manifest == nil {
-                let names = DefaultManifest.names(in: inputs)
-                if names != defaultNames {
-                    defaultNames = names
-                    do {
-                        engine = try engine.reloaded(
-                            with: DefaultManifest.entries(counters: names.counters, histograms: names.histograms))
-                    } catch {
-                        printError("mmstats run: \(error.description.terminalSafe)")
-                    }
-                }
-            }
-            let result = engine.run(inputs)
-            pass += 1
-            do {
-                try results.publish(result, entries: engine.entries)
-            } catch {
-                printError(error.description.terminalSafe)
-            }
-            if options.json { print(Eval.passJSON(pass, result), terminator: "") }
+            if signals & 2 != 0 { loop.reload() }
+            let result = loop.pass()
+            if options.json { print(Eval.passJSON(loop.passes, result), terminator: "") }
             fflush(nil)
-            if let passes = options.passes, pass >= passes { break }
-            next += UInt64(interval * 1e9)
+            if let passes = options.passes, loop.passes >= passes { break }
+            next += UInt64(loop.interval * 1e9)
             let now = mmstats_now()
             if next < now { next = now }  // a pass that took longer than the interval: no burst
             sleep(until: next)
