@@ -71,7 +71,8 @@ struct ServeAPI {
 
     func handle(_ request: HTTPRequest) -> HTTPResponse {
         switch request.path {
-        case "/": return noQuery(request) ?? index()
+        case "/": return dashboard()
+        case "/index": return noQuery(request) ?? index()
         case "/metrics": return noQuery(request) ?? metrics()
         case "/api/files": return noQuery(request) ?? files()
         case "/api/metrics": return metricList(request)
@@ -99,6 +100,11 @@ struct ServeAPI {
 
     static func error(_ status: Int, _ message: String) -> HTTPResponse {
         json(status, .object([("error", .string(message))]))
+    }
+
+    /// The live dashboard (its query string is read by the page's script).
+    private func dashboard() -> HTTPResponse {
+        HTTPResponse(status: 200, contentType: "text/html; charset=utf-8", body: Array(DashboardPage.html.utf8))
     }
 
     private func index() -> HTTPResponse {
