@@ -36,6 +36,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What an update costs (release build): swift run -c release mmstats-swift-metrics-benchmarks
+        .executableTarget(
+            name: "mmstats-swift-metrics-benchmarks",
+            dependencies: [
+                "MmStatsMetricsBackend",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "MmStatsCore", package: mmstats),
+                .product(name: "Metrics", package: mmstats, moduleAliases: ["Metrics": "MmStatsMetrics"]),
+            ],
+            path: "Sources/Benchmarks",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "MmStatsMetricsBackendTests",
             dependencies: [
