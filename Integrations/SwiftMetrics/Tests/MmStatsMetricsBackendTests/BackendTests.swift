@@ -151,6 +151,10 @@ struct BackendTests {
         CoreMetrics.Counter(label: "").increment()
         #expect(try Backend.metric("unnamed").value == .uint(1))
 
+        // Over 65,535 bytes: cut at the last whole character that fits (é is 2 bytes).
+        CoreMetrics.Counter(label: String(repeating: "é", count: 40_000), dimensions: [("k", "v")]).increment()
+        #expect(try Backend.metric(String(repeating: "é", count: 32_767), ["k": "v"]).value == .uint(1))
+
         // A repeated key keeps its last value; keys are sorted, so the order does not matter.
         CoreMetrics.Counter(label: "dims", dimensions: [("b", "2"), ("a", "1"), ("b", "3")]).increment()
         CoreMetrics.Counter(label: "dims", dimensions: [("a", "1"), ("b", "3")]).increment()
