@@ -32,7 +32,8 @@ import Synchronization
 ///
 /// If the file cannot be created, or a metric cannot be registered (a label used for two
 /// kinds, a full file), the factory reports it on standard error (the first ten problems, then
-/// that more were left out) and hands out no-op handlers: metrics never crash the program.
+/// that more were left out) and hands out no-op handlers: metrics never crash the program. A
+/// metric that failed is not registered again; making it again gives a no-op at once.
 public final class MmStatsMetricsFactory: MetricsFactory {
     /// The options the factory was made with.
     public let options: MmStatsMetricsOptions
@@ -48,6 +49,8 @@ public final class MmStatsMetricsFactory: MetricsFactory {
         // One lock per record, kept when its handler is destroyed, so that a handler made again
         // for the same record (or one of another type over the same gauge) shares it.
         var locks: [HandlerKey: RecordLock] = [:]
+        // Metrics whose registration failed (reported once): made again, they are no-ops at once.
+        var failed: Set<HandlerKey> = []
     }
 
     /// A factory recording into `<root>/<application>/<model>/<pid>-<tid>.mmstats`.
@@ -156,7 +159,7 @@ public final class MmStatsMetricsFactory: MetricsFactory {
     }
 
     /// The cached handler of this storage, name and dimensions, or a new one that `make`
-    /// registers; nil (reported) when there is no file or the registration fails.
+    /// registers; nil when there is no file or the registration fails (reported the first time).
     private func handler<Handler: CachedHandler>(
         _ storage: HandlerKey.Storage, _ label: String, _ dimensions: [(String, String)],
         _ make: (StatsWriter, HandlerKey, RecordLock) throws(MmStatsError) -> Handler
@@ -165,7 +168,7 @@ public final class MmStatsMetricsFactory: MetricsFactory {
             storage: storage, name: MetricName.name(label), dimensions: MetricName.dimensions(dimensions))
         let made: Result<Handler, MmStatsError>? = state.withLock { state in
             if let cached = state.handlers[key] as? Handler { return .success(cached) }
-            guard let writer = state.writer else { return nil }
+            guard let writer = state.writer, !state.failed.contains(key) else { return nil }
             let lock = state.locks[key] ?? RecordLock()
             do throws(MmStatsError) {
                 let handler = try make(writer, key, lock)
@@ -173,6 +176,7 @@ public final class MmStatsMetricsFactory: MetricsFactory {
                 state.locks[key] = lock
                 return .success(handler)
             } catch {
+                state.failed.insert(key)
                 return .failure(error)
             }
         }

@@ -166,8 +166,10 @@ struct BackendTests {
     @Test func aLabelUsedForTwoKindsKeepsTheFirstAndDropsTheOther() throws {
         let counter = CoreMetrics.Counter(label: "two.kinds")
         let timer = CoreMetrics.Timer(label: "two.kinds")  // refused by the file: a no-op, reported
+        let again = CoreMetrics.Timer(label: "two.kinds")  // a no-op at once, not reported again
         counter.increment()
         timer.recordNanoseconds(10)
+        again.recordNanoseconds(10)
         let samples = try Backend.snapshot().metrics.filter { $0.descriptor.name == "two.kinds" }
         #expect(samples.map(\.descriptor.kind) == ["counter"])
         #expect(samples.first?.value == .uint(1))
