@@ -107,6 +107,19 @@ extension StatsWriter {
         _ name: String, dimensions: KeyValuePairs<String, String> = [:], unit: String = "", help: String = "",
         resolution: Double = 1
     ) throws(MmStatsError) -> Histogram {
+        try registerHistogram(
+            name, HistogramKind(), dimensions.map { Dimension($0.key, $0.value) }, unit, help, resolution)
+    }
+
+    /// The histogram with this name and dimensions known only at run time, registered on first
+    /// use (see the other `histogram`).
+    ///
+    /// ```swift
+    /// let sizes = try stats.histogram("response.bytes", dimensions: [Dimension("route", route)], unit: "B")
+    /// ```
+    public func histogram(
+        _ name: String, dimensions: [Dimension], unit: String = "", help: String = "", resolution: Double = 1
+    ) throws(MmStatsError) -> Histogram {
         try registerHistogram(name, HistogramKind(), dimensions, unit, help, resolution)
     }
 
@@ -123,12 +136,24 @@ extension StatsWriter {
         _ name: String, dimensions: KeyValuePairs<String, String> = [:], help: String = "",
         clock: StatsClock = .system
     ) throws(MmStatsError) -> StatsTimer {
+        try timer(name, dimensions: dimensions.map { Dimension($0.key, $0.value) }, help: help, clock: clock)
+    }
+
+    /// The timer with this name and dimensions known only at run time, registered on first use
+    /// (see the other `timer`).
+    ///
+    /// ```swift
+    /// let query = try stats.timer("db.query", dimensions: [Dimension("table", table)])
+    /// ```
+    public func timer(
+        _ name: String, dimensions: [Dimension], help: String = "", clock: StatsClock = .system
+    ) throws(MmStatsError) -> StatsTimer {
         let histogram = try registerHistogram(name, TimerKind(), dimensions, "ns", help, 1)
         return StatsTimer(histogram: histogram, clock: clock)
     }
 
     private func registerHistogram(
-        _ name: String, _ kind: any MetricKind, _ dimensions: KeyValuePairs<String, String>, _ unit: String,
+        _ name: String, _ kind: any MetricKind, _ dimensions: [Dimension], _ unit: String,
         _ help: String, _ resolution: Double
     ) throws(MmStatsError) -> Histogram {
         guard resolution > 0, (HistogramLayout.largestUnits * resolution).isFinite else {

@@ -232,6 +232,17 @@ extension StatsWriter {
     public func counter(
         _ name: String, dimensions: KeyValuePairs<String, String> = [:], unit: String = "", help: String = ""
     ) throws(MmStatsError) -> Counter {
+        try counter(name, dimensions: Dimension.list(dimensions), unit: unit, help: help)
+    }
+
+    /// The counter with this name and dimensions known only at run time, registered on first use.
+    ///
+    /// ```swift
+    /// let ok = try stats.counter("index.response", dimensions: [Dimension("code", code)])
+    /// ```
+    public func counter(
+        _ name: String, dimensions: [Dimension], unit: String = "", help: String = ""
+    ) throws(MmStatsError) -> Counter {
         let registration = try registerScalar(name, dimensions, CounterKind(), unit, help)
         return Counter(registration)
     }
@@ -240,6 +251,17 @@ extension StatsWriter {
     public func gauge(
         _ name: String, dimensions: KeyValuePairs<String, String> = [:], unit: String = "", help: String = ""
     ) throws(MmStatsError) -> Gauge {
+        try gauge(name, dimensions: Dimension.list(dimensions), unit: unit, help: help)
+    }
+
+    /// The integer gauge with this name and dimensions known only at run time, registered on first use.
+    ///
+    /// ```swift
+    /// let depth = try stats.gauge("queue.depth", dimensions: [Dimension("queue", queue.name)])
+    /// ```
+    public func gauge(
+        _ name: String, dimensions: [Dimension], unit: String = "", help: String = ""
+    ) throws(MmStatsError) -> Gauge {
         let registration = try registerScalar(name, dimensions, GaugeKind.integer, unit, help)
         return Gauge(registration)
     }
@@ -247,6 +269,18 @@ extension StatsWriter {
     /// The floating-point gauge with this name and dimensions, registered on first use.
     public func doubleGauge(
         _ name: String, dimensions: KeyValuePairs<String, String> = [:], unit: String = "", help: String = ""
+    ) throws(MmStatsError) -> DoubleGauge {
+        try doubleGauge(name, dimensions: Dimension.list(dimensions), unit: unit, help: help)
+    }
+
+    /// The floating-point gauge with this name and dimensions known only at run time,
+    /// registered on first use.
+    ///
+    /// ```swift
+    /// let load = try stats.doubleGauge("cpu.load", dimensions: [Dimension("cpu", String(cpu))])
+    /// ```
+    public func doubleGauge(
+        _ name: String, dimensions: [Dimension], unit: String = "", help: String = ""
     ) throws(MmStatsError) -> DoubleGauge {
         let registration = try registerScalar(name, dimensions, GaugeKind.double, unit, help)
         return DoubleGauge(registration)
@@ -264,6 +298,20 @@ extension StatsWriter {
     public func record(
         _ name: String, kind: any MetricKind, dimensions: KeyValuePairs<String, String> = [:], unit: String = "",
         help: String = "", layout: LayoutID? = nil, cacheLineAligned: Bool = false, initial: [Value]? = nil
+    ) throws(MmStatsError) -> Record {
+        try record(
+            name, kind: kind, dimensions: Dimension.list(dimensions), unit: unit, help: help, layout: layout,
+            cacheLineAligned: cacheLineAligned, initial: initial)
+    }
+
+    /// A record of `kind` with dimensions known only at run time (see the other `record`).
+    ///
+    /// ```swift
+    /// let timing = try stats.record("job.time", kind: JobTimeKind(), dimensions: [Dimension("job", job)])
+    /// ```
+    public func record(
+        _ name: String, kind: any MetricKind, dimensions: [Dimension], unit: String = "", help: String = "",
+        layout: LayoutID? = nil, cacheLineAligned: Bool = false, initial: [Value]? = nil
     ) throws(MmStatsError) -> Record {
         // A sharded record is a shared counter's (`sharedCounter`): a Record's plain stores to
         // shard 0 would race the other threads' atomic adds there.
@@ -291,17 +339,23 @@ extension StatsWriter {
             initialWords = words
         }
         let registration = try register(
-            name: name, dimensions: dimensions.map { Dimension($0.key, $0.value) }, kind: kind, unit: unit, help: help,
-            layout: layout, cacheLineAligned: cacheLineAligned, initial: initialWords)
+            name: name, dimensions: dimensions, kind: kind, unit: unit, help: help, layout: layout,
+            cacheLineAligned: cacheLineAligned, initial: initialWords)
         return Record(registration)
     }
 
     private func registerScalar(
-        _ name: String, _ dimensions: KeyValuePairs<String, String>, _ kind: any MetricKind, _ unit: String,
-        _ help: String
+        _ name: String, _ dimensions: [Dimension], _ kind: any MetricKind, _ unit: String, _ help: String
     ) throws(MmStatsError) -> Registration {
         try register(
-            name: name, dimensions: dimensions.map { Dimension($0.key, $0.value) }, kind: kind, unit: unit, help: help,
-            layout: nil, cacheLineAligned: false)
+            name: name, dimensions: dimensions, kind: kind, unit: unit, help: help, layout: nil,
+            cacheLineAligned: false)
+    }
+}
+
+extension Dimension {
+    /// The dimensions of a literal, in order.
+    static func list(_ pairs: KeyValuePairs<String, String>) -> [Dimension] {
+        pairs.map { Dimension($0.key, $0.value) }
     }
 }

@@ -63,9 +63,21 @@ extension StatsWriter {
     public func sharedCounter(
         _ name: String, dimensions: KeyValuePairs<String, String> = [:], unit: String = "", help: String = ""
     ) throws(MmStatsError) -> SharedCounter {
+        try sharedCounter(name, dimensions: Dimension.list(dimensions), unit: unit, help: help)
+    }
+
+    /// The thread-safe counter with this name and dimensions known only at run time,
+    /// registered on first use.
+    ///
+    /// ```swift
+    /// let served = try stats.sharedCounter("http.served", dimensions: [Dimension("route", route)])
+    /// ```
+    public func sharedCounter(
+        _ name: String, dimensions: [Dimension], unit: String = "", help: String = ""
+    ) throws(MmStatsError) -> SharedCounter {
         let registration = try register(
-            name: name, dimensions: dimensions.map { Dimension($0.key, $0.value) }, kind: CounterKind(), unit: unit,
-            help: help, layout: .sharded, cacheLineAligned: false)
+            name: name, dimensions: dimensions, kind: CounterKind(), unit: unit, help: help, layout: .sharded,
+            cacheLineAligned: false)
         let descriptor = registration.descriptor
         let shards = region.word(at: descriptor.altOffset + 8).pointee.load(ordering: .relaxed)
         return SharedCounter(

@@ -83,6 +83,32 @@ struct ApiTests {
         #expect(snapshot.metric("index.latency")?.descriptor.kind == "average")
     }
 
+    @Test("dimensions known only at run time register the same metric as a literal")
+    func runtimeDimensions() throws {
+        let directory = TemporaryDirectory("api-dimensions")
+        let stats = try StatsWriter(directory.options())
+        let code = String(200 + 4)
+        let dimensions = [Dimension("code", code), Dimension("route", "/")]
+        try stats.counter("c", dimensions: dimensions).increment()
+        try stats.counter("c", dimensions: ["code": "204", "route": "/"]).increment()
+        try stats.sharedCounter("s", dimensions: dimensions).increment(by: 3)
+        try stats.gauge("g", dimensions: dimensions).set(-2)
+        try stats.doubleGauge("d", dimensions: dimensions).set(0.5)
+        try stats.histogram("h", dimensions: dimensions, resolution: 0.5).record(2.0)
+        try stats.timer("t", dimensions: dimensions).record(nanoseconds: 7)
+        try stats.record("a", kind: AverageKind(), dimensions: dimensions).update { w in w[0] += 1 }
+        let snapshot = try StatsReader(path: stats.path).snapshot()
+        let expected = ["code": "204", "route": "/"]
+        #expect(snapshot.metrics.filter { $0.descriptor.name == "c" }.count == 1)
+        #expect(snapshot.value("c", dimensions: expected) == .uint(2))
+        #expect(snapshot.value("s", dimensions: expected) == .uint(3))
+        #expect(snapshot.value("g", dimensions: expected) == .int(-2))
+        #expect(snapshot.value("d", dimensions: expected) == .double(0.5))
+        #expect(snapshot.metric("h", dimensions: expected)?.field("max") == .uint(4))
+        #expect(snapshot.metric("t", dimensions: expected)?.field("max") == .uint(7))
+        #expect(snapshot.metric("a", dimensions: expected)?.field("count") == .uint(1))
+    }
+
     @Test("without a prefix the declared names are used as they are")
     func noPrefix() throws {
         let directory = TemporaryDirectory("api-noprefix")
