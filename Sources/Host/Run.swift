@@ -110,6 +110,16 @@ enum Run {
         case .success(let made): loop = made
         case .failure(let status): return status.code
         }
+        if let listen = loop.manifest?.outputs.listen, let path = options.manifestPath {
+            // The manifest asks for HTTP too: serve runs the same loop beside its server.
+            loop.close()
+            var arguments = ["--listen", listen, "--manifest", path, "--root", options.root]
+            if let interval = options.interval { arguments += ["--interval", "\(interval)"] }
+            if options.passes != nil || options.json {
+                printError("mmstats run: --passes and --json do not apply when the manifest has outputs.listen")
+            }
+            return Serve.run(arguments)
+        }
         defer { loop.close() }
         installSignalHandlers()
         printError(loop.startMessage)

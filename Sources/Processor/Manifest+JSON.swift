@@ -88,9 +88,13 @@ struct ManifestLoader {
             fail(error.position, nil, error.reason)
             return nil
         }
-        guard let members = object(root, nil, keys: ["plugins", "sources", "interval", "constants", "entries"]) else {
+        guard
+            let members = object(
+                root, nil, keys: ["plugins", "sources", "outputs", "interval", "constants", "entries"])
+        else {
             return nil
         }
+        var outputs = Manifest.Outputs()
         var plugins: [Manifest.PluginSpec] = []
         var sources = Manifest.Sources()
         var interval = 1.0
@@ -120,6 +124,16 @@ struct ManifestLoader {
                     guard let text = name(item, "plugins") else { continue }
                     plugins.append(
                         Manifest.PluginSpec(spec: text.value, line: item.position.line, column: item.position.column))
+                }
+            case "outputs":
+                guard let fields = object(member.node, "outputs", keys: ["listen"]) else { continue }
+                for field in fields {
+                    guard let text = string(field.node, "outputs.listen") else { continue }
+                    if text.value.isEmpty || text.value.utf8.count > 256 || !text.value.contains(":") {
+                        fail(field.node.position, "outputs.listen", "expected ADDRESS:PORT, such as 127.0.0.1:9464")
+                    } else {
+                        outputs.listen = text.value
+                    }
                 }
             case "interval":
                 interval = seconds(member.node, "interval") ?? interval
@@ -168,7 +182,8 @@ struct ManifestLoader {
                 return (position?.line ?? entry.line, position?.column ?? entry.column)
             })
         return Manifest(
-            file: file, plugins: plugins, sources: sources, interval: interval, constants: constants, entries: entries)
+            file: file, plugins: plugins, sources: sources, outputs: outputs, interval: interval, constants: constants,
+            entries: entries)
     }
 
     static func isConstantName(_ name: String) -> Bool {

@@ -192,8 +192,23 @@ public struct Manifest: Sendable {
     public var file: String
     /// The plugins it names, in order (none for Traffic Server XML).
     public var plugins: [PluginSpec] = []
+
+    /// Where the results go besides the processor's own stats file.
+    ///
+    /// ```swift
+    /// manifest.outputs.listen  // "127.0.0.1:9464": mmstats run serves them over HTTP too
+    /// ```
+    public struct Outputs: Sendable, Hashable {
+        /// An HTTP address: `mmstats run` serves every metric and its results there, as
+        /// `mmstats serve --manifest` does.
+        public var listen: String?
+        /// No outputs beyond the stats file.
+        public init(listen: String? = nil) { self.listen = listen }
+    }
     /// The input selection.
     public var sources: Sources
+    /// The outputs besides the results file.
+    public var outputs = Outputs()
     /// Seconds between passes (default 1).
     public var interval: Double
     /// The manifest's constants, names without `$` (the built-in six are not repeated here).

@@ -223,6 +223,38 @@ struct RunTests {
         #expect(first["host:latency:p99"] as? Double == 99)
     }
 
+    @Test("a manifest's outputs.listen: run serves the raw metrics and its results over HTTP")
+    func outputsListen() throws {
+        let dir = TemporaryDirectory("run-listen")
+        let stats = try StatsWriter(dir.options(application: "web", model: "Http"))
+        try stats.counter("jobs").increment(by: 21)
+        let manifest = dir.path + "/m.json"
+        try write(
+            """
+            { "outputs": { "listen": "127.0.0.1:0" }, "interval": 0.2,
+              "entries": [ { "destination": "doubled", "type": "integer", "expression": "jobs * 2" } ] }
+            """, to: manifest)
+        let server = try ServeProcess([], command: ["run", "--manifest", manifest, "--root", dir.path])
+        try #require(server.port != 0)
+        var body = ""
+        for _ in 0..<50 {
+            body = try get(server.port, "/metrics")?.body ?? ""
+            if body.contains("\ndoubled{") { break }
+            usleep(100_000)
+        }
+        #expect(body.contains("jobs_total{"), "the raw counter: \(body)")
+        #expect(body.contains(#"doubled{application="mmstats",model="processor""#), "the result: \(body)")
+        #expect(body.split(separator: "\n").contains { $0.hasPrefix("doubled{") && $0.hasSuffix(" 42") })
+        let (status, _) = server.stop()
+        #expect(status == 0)
+        let bad = dir.path + "/bad.json"
+        try write(#"{ "outputs": { "listen": "" , "colour": 1 }, "entries": [] }"#, to: bad)
+        let check = try run(Binaries.mmstats, ["check", bad])
+        #expect(check.status == 1)
+        #expect(check.stderr.contains("outputs.listen: expected ADDRESS:PORT"), "\(check.stderr)")
+        #expect(check.stderr.contains("unknown key 'colour'"), "\(check.stderr)")
+    }
+
     @Test("bad options and a broken manifest: a clear message and a non-zero status")
     func errors() throws {
         let dir = TemporaryDirectory("run-errors")

@@ -13,9 +13,10 @@ final class ServeProcess: @unchecked Sendable {
     /// The port it printed on stderr.
     private(set) var port: UInt16 = 0
 
-    init(_ arguments: [String]) throws {
+    /// `mmstats serve --listen 127.0.0.1:0 ARGUMENTS`, or `mmstats COMMAND…` when given.
+    init(_ arguments: [String], command: [String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: Binaries.mmstats)
-        process.arguments = ["serve", "--listen", "127.0.0.1:0"] + arguments
+        process.arguments = command ?? (["serve", "--listen", "127.0.0.1:0"] + arguments)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
