@@ -1,3 +1,4 @@
+import ExternalPlugins
 import MmStatsCore
 import Synchronization
 
@@ -25,6 +26,8 @@ enum Serve {
           --manifest FILE     also run this manifest's processor every interval (as mmstats run),
                               its results beside the raw metrics; SIGHUP reloads it
           --interval S        seconds between the processor's passes (default: the manifest's)
+          --plugin PATH       load a plugin's shared object first, so /metrics and the JSON API show
+                              its kinds' fields (repeatable; docs/PLUGINS.md)
           --header-timeout S  seconds a client has to send a request's headers (default 5)
           --idle-timeout S    seconds a kept-alive connection may stay idle (default 30)
           --max-connections N connections at once (default 256); more get 503
@@ -36,6 +39,7 @@ enum Serve {
         var manifestPath: String?
         var interval: Double?
         var limits = HTTPServer.Limits()
+        var plugins: [String] = []
     }
 
     static func parse(_ arguments: [String]) -> Result<Options, ExitStatus> {
@@ -70,6 +74,9 @@ enum Serve {
                 guard !value.isEmpty else { return fail("--root takes a directory") }
                 options.root = value
             case "--manifest": options.manifestPath = value
+            case "--plugin":
+                guard !value.isEmpty else { return fail("--plugin takes the path of a shared object") }
+                options.plugins.append(value)
             case "--interval":
                 guard let interval = seconds(value) else { return fail("--interval takes seconds, more than 0") }
                 options.interval = interval
@@ -97,6 +104,12 @@ enum Serve {
         case .failure(let status): return status.code
         }
         signal(SIGPIPE, SIG_IGN)  // a client that goes away is an error from send, not a signal
+        do throws(MmStatsError) {
+            try ExternalPlugin.loadPlugins(options.plugins)
+        } catch {
+            printError(error.description.terminalSafe)
+            return 1
+        }
         var processor: ProcessorLoop?
         if options.manifestPath != nil {
             switch ProcessorLoop.make(

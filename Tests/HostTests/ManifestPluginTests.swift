@@ -54,6 +54,30 @@ struct ManifestPluginTests {
         let pass = values(host.pass())
         #expect(host.finish().status == 0)
         #expect(pass["again"] as? Double == 0.75)
+
+        // /metrics: the plugin kind's exposed fields, and the results computed with its function.
+        let server = try ServeProcess(["--root", dir.path, "--manifest", manifest, "--interval", "0.2"])
+        try #require(server.port != 0)
+        var body = ""
+        for _ in 0..<50 {
+            body = try get(server.port, "/metrics")?.body ?? ""
+            if body.contains("\nagain{") { break }
+            usleep(100_000)
+        }
+        #expect(server.stop().status == 0)
+        let lines = body.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("checkout_apdex_score{") && $0.hasSuffix(" 0.75") }, "\(body)")
+        #expect(lines.contains { $0.hasPrefix("again{") && $0.hasSuffix(" 0.75") }, "\(body)")
+
+        // serve --plugin without a manifest: the kind's fields too; without it, only the raw components.
+        for (arguments, expected) in [(["--plugin", Self.apdex], true), ([], false)] {
+            let plain = try ServeProcess(["--root", dir.path] + arguments)
+            try #require(plain.port != 0)
+            let text = try get(plain.port, "/metrics")?.body ?? ""
+            #expect(plain.stop().status == 0)
+            #expect(text.contains("\ncheckout_apdex_score{") == expected, "\(arguments): \(text)")
+            #expect(text.contains("\ncheckout_apdex_satisfied{"), "\(text)")
+        }
     }
 
     @Test("a missing plugin, a non-plugin file, and a manifest without its plugin: errors at the plugin's position")
