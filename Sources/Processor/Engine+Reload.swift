@@ -14,11 +14,19 @@ extension Engine {
         for (j, entry) in newEntries.enumerated() {
             guard let i = old[EntryIdentity(entry)] else { continue }
             next.lastRun[j] = lastRun[i]
-            next.memory[j] = memory[i]
+            // A delta name that became a destination, or stopped being one, starts afresh: its
+            // remembered files or instances would not match the new contributions anyway.
+            next.memory[j] = memory[i].filter { key, _ in next.destinationNames.contains(key.name) }
+            let sources = plans[i].sourceDeltas.map { $0 >= 0 ? names[$0] : "" }
+            for (k, id) in next.plans[j].sourceDeltas.enumerated() where id >= 0 {
+                if let old = sources.firstIndex(of: next.names[id]) { next.sourceMemory[j][k] = sourceMemory[i][old] }
+            }
             next.held[j] = held[i]
-            for name in entry.destinations { next.destinationValues[name] = destinationValues[name] }
         }
         next.lastPass = lastPass
+        // The source memory is aligned with this index: the new engine resolves its names
+        // again on its first pass and fits the memory to its own index.
+        next.index = index
         return next
     }
 }
