@@ -55,7 +55,7 @@ extension Engine {
     /// A source's value at a place (this pass's sums).
     func sourceValue(_ id: Int, at place: EnginePlace) -> Number? {
         guard id >= 0, let r = index.resolutionOfName[id] else { return nil }
-        return sourceValues[r.id].value(r, at: place)
+        return sourceValues.value(r, at: place)
     }
 
     /// `#x` of a source: the sum over the place's files of each file's change since the
@@ -64,17 +64,16 @@ extension Engine {
         guard site.hasRun, k >= 0 else { return nil }
         let id = plans[site.entry].sourceDeltas[k]
         guard id >= 0, let r = index.resolutionOfName[id] else { return nil }
-        let values = sourceValues[r.id]
-        let memory = sourceMemory[site.entry][k]
-        let previous = memory.resolution === r ? memory.values : []
+        let aligned = sourceMemory[site.entry][k].resolution === r
+        let base = r.slotBase
         var total = Number.int(0)
         var any = false
         func add(_ slot: Int) -> Bool {
-            guard let current = values.contributions[slot] else { return true }
+            guard let current = sourceValues.contributions[base + slot] else { return true }
             any = true
-            let before = previous.isEmpty ? nil : previous[slot]
+            let before = aligned ? sourceMemory[site.entry][k].values[slot] : nil
             let change: Number?
-            switch values.kinds[slot] {
+            switch sourceValues.kinds[base + slot] {
             case .counter:
                 if let before, !Number.isLess(current, before) {
                     change = Number.subtract(current, before)
@@ -91,7 +90,7 @@ extension Engine {
         if !r.oneSamplePerFile {
             // Files in the order of their first sample with a value.
             let inside = Set(r.slots(at: site.place))
-            for slot in values.order where inside.contains(slot) {
+            for slot in sourceValues.orders[r.id] ?? [] where inside.contains(slot) {
                 guard add(slot) else { return nil }
             }
         } else {
@@ -125,16 +124,20 @@ extension Engine {
                 sourceMemory[i][k].values = Array(repeating: nil, count: r?.slotFiles.count ?? 0)
             }
             if let r {
-                let contributions = sourceValues[r.id].contributions
+                let base = r.slotBase
                 switch site.place {
                 case .host:
-                    sourceMemory[i][k].values = contributions
+                    for slot in r.slotFiles.indices {
+                        sourceMemory[i][k].values[slot] = sourceValues.contributions[base + slot]
+                    }
                 case .process(let p):
                     for slot in r.slotOfProcess[p].map({ r.slotsOfProcess[$0] }) ?? [] {
-                        sourceMemory[i][k].values[slot] = contributions[slot]
+                        sourceMemory[i][k].values[slot] = sourceValues.contributions[base + slot]
                     }
                 case .file(let f):
-                    if let slot = r.slotOfFile[f] { sourceMemory[i][k].values[slot] = contributions[slot] }
+                    if let slot = r.slotOfFile[f] {
+                        sourceMemory[i][k].values[slot] = sourceValues.contributions[base + slot]
+                    }
                 }
             }
             if !sourceMemory[i][k].orphans.isEmpty {
@@ -183,17 +186,16 @@ extension Engine {
             return result
         }
         guard let r = index.resolved[name] else { return [] }
-        let values = sourceValues[r.id]
         var result: [(key: Contributor, value: Number, kind: EngineSampleKind)] = []
         var slots = r.slots(at: place)
         if !r.oneSamplePerFile {
             // Files in the order of their first sample with a value.
             let inside = Set(slots)
-            slots = values.order.filter { inside.contains($0) }
+            slots = (sourceValues.orders[r.id] ?? []).filter { inside.contains($0) }
         }
         for slot in slots {
-            guard let value = values.contributions[slot] else { continue }
-            result.append((.file(index.files[r.slotFiles[slot]]), value, values.kinds[slot]))
+            guard let value = sourceValues.contributions[r.slotBase + slot] else { continue }
+            result.append((.file(index.files[r.slotFiles[slot]]), value, sourceValues.kinds[r.slotBase + slot]))
         }
         return result
     }
@@ -209,7 +211,7 @@ extension Engine {
     func destinationValue(_ name: String, entry: Int, _ site: EvaluationSite) -> Number? {
         guard !held[entry].destinations.isEmpty else {
             guard let r = index.resolved[name] else { return nil }
-            return sourceValues[r.id].value(r, at: site.place)
+            return sourceValues.value(r, at: site.place)
         }
         if case .host = held[entry].instances {
             // A host result encloses every instance: it is the value wherever it is read.
@@ -257,7 +259,7 @@ extension Engine {
     func value(of name: String, _ site: EvaluationSite) -> Number? {
         if let entry = destinationEntry[name] { return destinationValue(name, entry: entry, site) }
         guard let r = index.resolved[name] else { return nil }
-        return sourceValues[r.id].value(r, at: site.place)
+        return sourceValues.value(r, at: site.place)
     }
 
     // MARK: Evaluators

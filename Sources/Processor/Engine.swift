@@ -51,7 +51,7 @@ public struct Engine {
     var index = EngineIndex()
     /// The current pass's samples, and values of every resolved name (by resolution id).
     var currentSamples: [EngineSample] = []
-    var sourceValues: [SourceValues] = []
+    var sourceValues = SourceValues()
     /// Per entry: the resolution at which its delta memory was last fitted to the index.
     var memoryResolution: [Int]
 
@@ -257,7 +257,7 @@ public struct Engine {
             forgetVanishedInstances(previous: previous)
         }
         currentSamples = inputs.samples
-        sourceValues = index.resolutions.map { SourceValues($0, samples: inputs.samples) }
+        sourceValues = SourceValues(index, samples: inputs.samples)
         var results: [EntryResults] = []
         results.reserveCapacity(entries.count)
         for i in entries.indices where entries[i].scope != .cluster {
@@ -274,7 +274,7 @@ public struct Engine {
             results.append(produced)
         }
         currentSamples = []
-        sourceValues = []
+        sourceValues = SourceValues()
         return EnginePass(elapsed: elapsed, entries: results)
     }
 
@@ -383,7 +383,9 @@ public struct Engine {
     /// evaluating there would do: no sample, so nothing to remember). Once per resolution,
     /// when the entry runs.
     mutating func forgetIrrelevantInstances(_ i: Int) {
-        guard let files = index.entryFiles[i] else { return }
+        guard let files = index.entryFiles[i],
+            !memory[i].isEmpty || sourceMemory[i].contains(where: { !$0.orphans.isEmpty })
+        else { return }
         let processes = index.entryProcesses[i]
         let index = index
         func isRelevant(_ instance: EngineInstance) -> Bool {

@@ -73,9 +73,10 @@ struct SourceMemory {
     var orphans: [EngineFile: Number] = [:]
 }
 
-/// One pass's values of one resolved name: sums per file (slot), per process (slot) and for
-/// the host, each in sample order, computed once per pass (samples do not change within a
-/// pass; destinations are not sources, so no entry's result changes them).
+/// One pass's values of every resolved name: sums per file (slot), per process (slot) and
+/// for the host, each in sample order, computed once per pass (samples do not change within
+/// a pass; destinations are not sources, so no entry's result changes them). Flat arrays:
+/// a resolution's slots start at its `slotBase` and `processBase`.
 struct SourceValues {
     /// A sum in sample order; `failed` when an addition overflowed to a non-finite number.
     enum Sum {
@@ -97,43 +98,56 @@ struct SourceValues {
         }
     }
 
-    var host: Sum = .empty
-    var processes: [Sum]
-    var files: [Sum]
-    /// Per slot: the file's value as a delta sees it (an overflowing addition keeps the sum so far).
-    var contributions: [Number?]
-    /// Per slot: the kind of the file's first sample with a value.
-    var kinds: [EngineSampleKind]
-    /// Slots in order of their first sample with a value (only when a file holds two samples).
-    var order: [Int] = []
+    /// By resolution id.
+    var host: [Sum] = []
+    /// By `processBase` + process slot.
+    var processes: [Sum] = []
+    /// By `slotBase` + slot: `value(of:)` at a file.
+    var files: [Sum] = []
+    /// By `slotBase` + slot: the file's value as a delta sees it (an overflowing addition
+    /// keeps the sum so far).
+    var contributions: [Number?] = []
+    /// By `slotBase` + slot: the kind of the file's first sample with a value.
+    var kinds: [EngineSampleKind] = []
+    /// By resolution id, only where a file holds two samples: slots in order of their first
+    /// sample with a value.
+    var orders: [Int: [Int]] = [:]
 
-    init(_ r: EngineIndex.Resolution, samples: [EngineSample]) {
-        processes = Array(repeating: .empty, count: r.slotProcesses.count)
-        files = Array(repeating: .empty, count: r.slotFiles.count)
-        contributions = Array(repeating: nil, count: r.slotFiles.count)
-        kinds = Array(repeating: .gauge, count: r.slotFiles.count)
-        for (j, i) in r.indices.enumerated() where i < samples.count {
-            guard let value = samples[i].field(r.field) else { continue }
-            let slot = r.slotOfSample[j]
-            host.add(value)
-            processes[r.processSlotOfSample[j]].add(value)
-            files[slot].add(value)
-            if let sum = contributions[slot] {
-                contributions[slot] = Number.add(sum, value) ?? sum
-            } else {
-                contributions[slot] = value
-                kinds[slot] = samples[i].kind
-                if !r.oneSamplePerFile { order.append(slot) }
+    init() {}
+
+    init(_ index: EngineIndex, samples: [EngineSample]) {
+        host = Array(repeating: .empty, count: index.resolutions.count)
+        processes = Array(repeating: .empty, count: index.processSlotCount)
+        files = Array(repeating: .empty, count: index.slotCount)
+        contributions = Array(repeating: nil, count: index.slotCount)
+        kinds = Array(repeating: .gauge, count: index.slotCount)
+        for r in index.resolutions {
+            var order: [Int] = []
+            for (j, i) in r.indices.enumerated() where i < samples.count {
+                guard let value = samples[i].field(r.field) else { continue }
+                let slot = r.slotOfSample[j]
+                let at = r.slotBase + slot
+                host[r.id].add(value)
+                processes[r.processBase + r.processSlotOfSample[j]].add(value)
+                files[at].add(value)
+                if let sum = contributions[at] {
+                    contributions[at] = Number.add(sum, value) ?? sum
+                } else {
+                    contributions[at] = value
+                    kinds[at] = samples[i].kind
+                    if !r.oneSamplePerFile { order.append(slot) }
+                }
             }
+            if !r.oneSamplePerFile { orders[r.id] = order }
         }
     }
 
     /// The name's value at a place (nil: no sample with a value there).
     func value(_ r: EngineIndex.Resolution, at place: EnginePlace) -> Number? {
         switch place {
-        case .host: return host.number
-        case .process(let p): return r.slotOfProcess[p].flatMap { processes[$0].number }
-        case .file(let f): return r.slotOfFile[f].flatMap { files[$0].number }
+        case .host: return host[r.id].number
+        case .process(let p): return r.slotOfProcess[p].flatMap { processes[r.processBase + $0].number }
+        case .file(let f): return r.slotOfFile[f].flatMap { files[r.slotBase + $0].number }
         }
     }
 }

@@ -5,8 +5,11 @@ struct EngineIndex {
     /// file and process as small integers (slots), so that a pass sums values per file,
     /// process and host in flat arrays (`SourceValues`) instead of hashing files.
     final class Resolution {
-        /// Its position in `EngineIndex.resolutions` (and in a pass's `SourceValues`).
+        /// Its position in `EngineIndex.resolutions`, and where its slots and process slots
+        /// start in a pass's `SourceValues`.
         let id: Int
+        let slotBase: Int
+        let processBase: Int
         /// The samples of the metric, ascending.
         let indices: [Int]
         let field: String
@@ -31,8 +34,13 @@ struct EngineIndex {
         var slotOfFile: [Int: Int] = [:]
         var slotOfProcess: [Int: Int] = [:]
 
-        init(id: Int, indices: [Int], field: String, fileOfSample: [Int], processOfFile: [Int]) {
+        init(
+            id: Int, slotBase: Int, processBase: Int, indices: [Int], field: String, fileOfSample: [Int],
+            processOfFile: [Int]
+        ) {
             self.id = id
+            self.slotBase = slotBase
+            self.processBase = processBase
             self.indices = indices
             self.field = field
             slotOfSample.reserveCapacity(indices.count)
@@ -107,8 +115,10 @@ struct EngineIndex {
     /// The files (positions) of each process (position), ascending.
     var filesOfProcess: [[Int]] = []
     var resolved: [String: Resolution] = [:]
-    /// Every resolution, by id.
+    /// Every resolution, by id, and the number of their slots and process slots.
     var resolutions: [Resolution] = []
+    var slotCount = 0
+    var processSlotCount = 0
     /// Per engine name (`Engine.names`): its resolution, if it has samples.
     var resolutionOfName: [Resolution?] = []
     var globs: [String: [String]] = [:]
@@ -176,17 +186,20 @@ struct EngineIndex {
             let resolution: Resolution
             if let indices = byMetric[name] {
                 resolution = Resolution(
-                    id: resolutions.count, indices: indices, field: "value", fileOfSample: fileOfSample,
-                    processOfFile: processOfFile)
+                    id: resolutions.count, slotBase: slotCount, processBase: processSlotCount, indices: indices,
+                    field: "value", fileOfSample: fileOfSample, processOfFile: processOfFile)
             } else if let dot = name.lastIndex(of: "."), let indices = byMetric[String(name[..<dot])] {
                 resolution = Resolution(
-                    id: resolutions.count, indices: indices, field: String(name[name.index(after: dot)...]),
-                    fileOfSample: fileOfSample, processOfFile: processOfFile)
+                    id: resolutions.count, slotBase: slotCount, processBase: processSlotCount, indices: indices,
+                    field: String(name[name.index(after: dot)...]), fileOfSample: fileOfSample,
+                    processOfFile: processOfFile)
             } else {
                 return nil
             }
             resolved[name] = resolution
             resolutions.append(resolution)
+            slotCount += resolution.slotFiles.count
+            processSlotCount += resolution.slotProcesses.count
             return resolution
         }
         resolutionOfName = names.map { resolve($0) }
