@@ -100,11 +100,11 @@ extension Engine {
                     guard add(slot) else { return nil }
                 }
             case .process(let p):
-                for slot in r.slotOfProcess[p].map({ r.slotsOfProcess[$0] }) ?? [] {
+                for slot in r.slot(ofProcess: p).map({ r.slotsOfProcess[$0] }) ?? [] {
                     guard add(slot) else { return nil }
                 }
             case .file(let f):
-                if let slot = r.slotOfFile[f] {
+                if let slot = r.slot(ofFile: f) {
                     guard add(slot) else { return nil }
                 }
             }
@@ -131,11 +131,11 @@ extension Engine {
                         sourceMemory[i][k].values[slot] = sourceValues.contributions[base + slot]
                     }
                 case .process(let p):
-                    for slot in r.slotOfProcess[p].map({ r.slotsOfProcess[$0] }) ?? [] {
+                    for slot in r.slot(ofProcess: p).map({ r.slotsOfProcess[$0] }) ?? [] {
                         sourceMemory[i][k].values[slot] = sourceValues.contributions[base + slot]
                     }
                 case .file(let f):
-                    if let slot = r.slotOfFile[f] {
+                    if let slot = r.slot(ofFile: f) {
                         sourceMemory[i][k].values[slot] = sourceValues.contributions[base + slot]
                     }
                 }
@@ -384,7 +384,7 @@ extension SourceMemory {
         _ file: EngineFile, newPosition: Int?, _ value: Number, _ now: EngineIndex.Resolution?, _ index: EngineIndex,
         _ grain: MemoryGrain
     ) {
-        if let newPosition, let now, let slot = now.slotOfFile[newPosition] {
+        if let newPosition, let now, let slot = now.slot(ofFile: newPosition) {
             values[slot] = value
             return
         }

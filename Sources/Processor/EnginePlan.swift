@@ -146,8 +146,8 @@ struct SourceValues {
     func value(_ r: EngineIndex.Resolution, at place: EnginePlace) -> Number? {
         switch place {
         case .host: return host[r.id].number
-        case .process(let p): return r.slotOfProcess[p].flatMap { processes[r.processBase + $0].number }
-        case .file(let f): return r.slotOfFile[f].flatMap { files[r.slotBase + $0].number }
+        case .process(let p): return r.slot(ofProcess: p).flatMap { processes[r.processBase + $0].number }
+        case .file(let f): return r.slot(ofFile: f).flatMap { files[r.slotBase + $0].number }
         }
     }
 }

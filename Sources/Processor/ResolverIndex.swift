@@ -30,9 +30,11 @@ struct EngineIndex {
         var slotsOfProcess: [[Int]] = []
         /// Per slot: its process slot.
         var processSlotOfSlot: [Int] = []
-        /// File position → slot, process position → process slot.
-        var slotOfFile: [Int: Int] = [:]
-        var slotOfProcess: [Int: Int] = [:]
+        /// Per position in `files` (ascending): its slot; per position in `processPositions`:
+        /// its process slot. Empty when they are in slot order already (the usual case:
+        /// samples grouped by file, in file order).
+        var slotOfSortedFile: [Int] = []
+        var slotOfSortedProcess: [Int] = []
 
         init(
             id: Int, slotBase: Int, processBase: Int, indices: [Int], field: String, fileOfSample: [Int],
@@ -45,24 +47,43 @@ struct EngineIndex {
             self.field = field
             slotOfSample.reserveCapacity(indices.count)
             processSlotOfSample.reserveCapacity(indices.count)
+            // Files and processes usually come in ascending positions: a new one is then past
+            // the largest seen, and only out-of-order ones need a table.
+            var largestFile = -1
+            var largestProcess = -1
+            var slotOfFile: [Int: Int]?
+            var slotOfProcess: [Int: Int]?
             for i in indices {
                 let file = fileOfSample[i]
-                let slot: Int
+                var slot = -1
                 if let last = slotFiles.last, last == file {
                     slot = slotFiles.count - 1
-                } else if let known = slotOfFile[file] {
-                    slot = known
-                } else {
+                } else if file <= largestFile {
+                    if slotOfFile == nil {
+                        slotOfFile = Dictionary(uniqueKeysWithValues: slotFiles.enumerated().map { ($1, $0) })
+                    }
+                    slot = slotOfFile?[file] ?? -1
+                }
+                if slot < 0 {
                     slot = slotFiles.count
-                    slotOfFile[file] = slot
+                    slotOfFile?[file] = slot
+                    largestFile = max(largestFile, file)
                     slotFiles.append(file)
                     let process = processOfFile[file]
-                    let processSlot: Int
-                    if let known = slotOfProcess[process] {
-                        processSlot = known
-                    } else {
+                    var processSlot = -1
+                    if let last = slotProcesses.last, last == process {
+                        processSlot = slotProcesses.count - 1
+                    } else if process <= largestProcess {
+                        if slotOfProcess == nil {
+                            slotOfProcess = Dictionary(
+                                uniqueKeysWithValues: slotProcesses.enumerated().map { ($1, $0) })
+                        }
+                        processSlot = slotOfProcess?[process] ?? -1
+                    }
+                    if processSlot < 0 {
                         processSlot = slotProcesses.count
-                        slotOfProcess[process] = processSlot
+                        slotOfProcess?[process] = processSlot
+                        largestProcess = max(largestProcess, process)
                         slotProcesses.append(process)
                         slotsOfProcess.append([])
                     }
@@ -74,15 +95,33 @@ struct EngineIndex {
             }
             oneSamplePerFile = slotFiles.count == indices.count
             files = slotFiles.sorted()
+            if files != slotFiles {
+                slotOfSortedFile = slotFiles.indices.sorted { slotFiles[$0] < slotFiles[$1] }
+            }
             processPositions = slotProcesses.sorted()
+            if processPositions != slotProcesses {
+                slotOfSortedProcess = slotProcesses.indices.sorted { slotProcesses[$0] < slotProcesses[$1] }
+            }
+        }
+
+        /// The slot of the file at position `file` of the index, if it holds one of these samples.
+        func slot(ofFile file: Int) -> Int? {
+            guard let k = EngineIndex.position(of: file, in: files) else { return nil }
+            return slotOfSortedFile.isEmpty ? k : slotOfSortedFile[k]
+        }
+
+        /// The process slot of the process at position `process` of the index.
+        func slot(ofProcess process: Int) -> Int? {
+            guard let k = EngineIndex.position(of: process, in: processPositions) else { return nil }
+            return slotOfSortedProcess.isEmpty ? k : slotOfSortedProcess[k]
         }
 
         /// The slots within an instance, ascending.
         func slots(at place: EnginePlace) -> [Int] {
             switch place {
             case .host: return Array(slotFiles.indices)
-            case .process(let p): return slotOfProcess[p].map { slotsOfProcess[$0] } ?? []
-            case .file(let f): return slotOfFile[f].map { [$0] } ?? []
+            case .process(let p): return slot(ofProcess: p).map { slotsOfProcess[$0] } ?? []
+            case .file(let f): return slot(ofFile: f).map { [$0] } ?? []
             }
         }
 
@@ -91,10 +130,10 @@ struct EngineIndex {
             switch place {
             case .host: return indices
             case .process(let p):
-                guard let wanted = slotOfProcess[p] else { return [] }
+                guard let wanted = slot(ofProcess: p) else { return [] }
                 return indices.indices.filter { processSlotOfSample[$0] == wanted }.map { indices[$0] }
             case .file(let f):
-                guard let wanted = slotOfFile[f] else { return [] }
+                guard let wanted = slot(ofFile: f) else { return [] }
                 return indices.indices.filter { slotOfSample[$0] == wanted }.map { indices[$0] }
             }
         }
@@ -274,6 +313,17 @@ struct EngineIndex {
         result.reserveCapacity(values.count)
         for value in values.sorted() where result.last != value { result.append(value) }
         return result
+    }
+
+    /// The position of `value` in the ascending `values` (binary search).
+    static func position(of value: Int, in values: [Int]) -> Int? {
+        var low = 0
+        var high = values.count
+        while low < high {
+            let middle = (low + high) / 2
+            if values[middle] < value { low = middle + 1 } else { high = middle }
+        }
+        return low < values.count && values[low] == value ? low : nil
     }
 
     /// Whether the ascending `values` hold `value` (binary search).
