@@ -341,6 +341,18 @@ extension Engine {
 }
 
 extension SourceMemory {
+    /// Every remembered file and value (`index`: the index the memory is aligned with).
+    func remembered(in index: EngineIndex) -> [(file: EngineFile, value: Number)] {
+        var result: [(file: EngineFile, value: Number)] = []
+        if let resolution {
+            for (slot, value) in values.enumerated() {
+                if let value { result.append((index.files[resolution.slotFiles[slot]], value)) }
+            }
+        }
+        for (file, value) in orphans { result.append((file, value)) }
+        return result
+    }
+
     /// Fits the memory to a new index: each remembered file's value moves to its slot in the
     /// name's new resolution `now`; a file without one is kept by identity while its
     /// instance (the entry's `grain`) still exists, else forgotten.

@@ -210,3 +210,27 @@ struct EnginePlanTests {
         #expect(pass["total"] == .double(expected))
     }
 }
+
+@Suite("Engine reload: delta memory when a name's role changes")
+struct EngineReloadRoleTests {
+    @Test("a name read with # keeps its files' memory when it becomes, or stops being, a destination")
+    func roleChangeKeepsFiles() throws {
+        // A cluster entry never runs, so its destination `m` still reads the metric m: the
+        // remembered files must carry over whichever way the reload goes.
+        let reader = try entry("d", "#m", type: .integer)
+        let cluster = try entry("m", "1", scope: .cluster)
+        for (before, after) in [([reader, cluster], [reader]), ([reader], [reader, cluster])] {
+            let clock = StatsClock.manual(at: 0)
+            var engine = try Engine(entries: before, clock: clock)
+            let inputs: (Int64) -> EngineInputs = { v in
+                EngineInputs(
+                    samples: [sample(file(1), "m", .int(v), .counter), sample(file(2), "m", .int(2 * v), .counter)],
+                    generation: 1)
+            }
+            _ = engine.run(inputs(100))
+            engine = try engine.reloaded(with: after)
+            clock.advance(by: second)
+            #expect(engine.run(inputs(110))["d"] == .int(30))  // not 330: counted from the remembered 300
+        }
+    }
+}
