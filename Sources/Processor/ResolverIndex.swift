@@ -167,7 +167,7 @@ struct EngineIndex {
     /// Per file (in `files` order): its process's position in `processes`.
     var processOfFile: [Int] = []
     /// Per entry: the positions in `files` (ascending) of the files holding a sample of a name
-    /// it reads, when the entry has no value wherever it reads no sample (`readsOnlySamples`):
+    /// it reads, when the entry has no value wherever it reads no sample (`Engine.readsOnlySamples`):
     /// elsewhere it need not be evaluated. Nil: it may have a value anywhere (a constant, a
     /// destination, `_DIFFTIME`, `count`, a plugin's function), so it is evaluated everywhere.
     var entryFiles: [[Int]?] = []
