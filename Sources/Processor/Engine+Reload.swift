@@ -11,14 +11,46 @@ extension Engine {
         var next = try Engine(entries: newEntries, clock: clock, evaluators: Array(evaluators.values))
         var old: [EntryIdentity: Int] = [:]
         for (i, entry) in entries.enumerated() { old[EntryIdentity(entry)] = i }
+        var nextNameID: [String: Int] = [:]
+        for (n, name) in next.names.enumerated() { nextNameID[name] = n }
         for (j, entry) in newEntries.enumerated() {
             guard let i = old[EntryIdentity(entry)] else { continue }
             next.lastRun[j] = lastRun[i]
-            next.memory[j] = memory[i]
             next.held[j] = held[i]
-            for name in entry.destinations { next.destinationValues[name] = destinationValues[name] }
+            // The delta memory moves between its two forms when a name became a destination
+            // (of an entry that may not run, so that the name still reads its metric's files)
+            // or stopped being one: the remembered files are the same.
+            let grain = plans[i].grain
+            for (key, remembered) in memory[i] {
+                if next.destinationNames.contains(key.name) {
+                    next.memory[j][key] = remembered
+                } else if let id = nextNameID[key.name], let k = next.plans[j].sourceDeltas.firstIndex(of: id) {
+                    for case (.file(let file), let value) in remembered {
+                        next.sourceMemory[j][k].orphans[file] = value
+                    }
+                }
+            }
+            for (k, id) in plans[i].sourceDeltas.enumerated() where id >= 0 {
+                let name = names[id]
+                if next.destinationNames.contains(name) {
+                    for (file, value) in sourceMemory[i][k].remembered(in: index) {
+                        let instance: EngineInstance =
+                            switch grain {
+                            case .host: .host
+                            case .process: .process(pid: file.pid, startTime: file.startTime)
+                            case .file: .thread(file)
+                            }
+                        next.memory[j][MemoryKey(instance: instance, name: name), default: [:]][.file(file)] = value
+                    }
+                } else if let id = nextNameID[name], let newK = next.plans[j].sourceDeltas.firstIndex(of: id) {
+                    next.sourceMemory[j][newK] = sourceMemory[i][k]
+                }
+            }
         }
         next.lastPass = lastPass
+        // The source memory is aligned with this index: the new engine resolves its names
+        // again on its first pass and fits the memory to its own index.
+        next.index = index
         return next
     }
 }

@@ -68,6 +68,10 @@ public struct EngineResult: Sendable, Hashable {
 /// What one pass produced: every destination's results, in entry order, and the time since
 /// the previous pass.
 ///
+/// The engine stores a pass compactly (per entry: its instances, and the values that are not
+/// the entry's usual no value or default); `results` builds the list on each access, so bind
+/// it once when reading it several times.
+///
 /// ```swift
 /// let pass = engine.run(inputs)
 /// pass["web.rps"]  // the host result, or nil
@@ -76,7 +80,25 @@ public struct EnginePass: Sendable {
     /// Monotonic nanoseconds since the previous pass (nil on the first).
     public var elapsed: UInt64?
     /// The results, in entry order (cluster entries have none).
-    public var results: [EngineResult]
+    public var results: [EngineResult] {
+        get {
+            switch storage {
+            case .list(let results): return results
+            case .entries(let entries):
+                var results: [EngineResult] = []
+                results.reserveCapacity(entries.reduce(0) { $0 + $1.count })
+                for entry in entries { entry.forEachResult { results.append($0) } }
+                return results
+            }
+        }
+        set { storage = .list(newValue) }
+    }
+
+    enum Storage: Sendable {
+        case list([EngineResult])
+        case entries([EntryResults])
+    }
+    var storage: Storage
 
     /// Creates a pass result.
     ///
@@ -85,7 +107,60 @@ public struct EnginePass: Sendable {
     /// ```
     public init(elapsed: UInt64?, results: [EngineResult]) {
         self.elapsed = elapsed
-        self.results = results
+        storage = .list(results)
+    }
+
+    init(elapsed: UInt64?, entries: [EntryResults]) {
+        self.elapsed = elapsed
+        storage = .entries(entries)
+    }
+
+    /// Calls `body` with every result, in the order of `results`, without building that list.
+    ///
+    /// ```swift
+    /// pass.forEachResult { result in print(result.destination, result.value ?? "no value") }
+    /// ```
+    public func forEachResult(_ body: (EngineResult) throws -> Void) rethrows {
+        switch storage {
+        case .list(let results): for result in results { try body(result) }
+        case .entries(let entries): for entry in entries { try entry.forEachResult(body) }
+        }
+    }
+
+    /// How many results the pass has (`results.count`, without building the list).
+    ///
+    /// ```swift
+    /// pass.resultCount  // one per destination and instance
+    /// ```
+    public var resultCount: Int {
+        switch storage {
+        case .list(let results): results.count
+        case .entries(let entries): entries.reduce(0) { $0 + $1.count }
+        }
+    }
+
+    /// How many results have a value (without building `results`).
+    ///
+    /// ```swift
+    /// pass.valueCount  // results.filter { $0.value != nil }.count
+    /// ```
+    public var valueCount: Int {
+        switch storage {
+        case .list(let results): return results.reduce(0) { $0 + ($1.value == nil ? 0 : 1) }
+        case .entries(let entries):
+            var count = 0
+            for entry in entries where !entry.destinations.isEmpty {
+                var instances = 0
+                if entry.fill == nil {
+                    for listed in entry.values where listed.value != nil { instances += 1 }
+                } else {
+                    instances = entry.instances.count
+                    for listed in entry.values where listed.value == nil { instances -= 1 }
+                }
+                count += instances * entry.destinations.count
+            }
+            return count
+        }
     }
 
     /// The value of `destination` at `instance` (default: the host); nil when it has no value
@@ -96,6 +171,107 @@ public struct EnginePass: Sendable {
     /// pass["web.rps", .process(pid: 1, startTime: 0)]         // one process
     /// ```
     public subscript(destination: String, instance: EngineInstance = .host) -> Number? {
-        results.first { $0.destination == destination && $0.instance == instance }?.value
+        switch storage {
+        case .list(let results):
+            return results.first { $0.destination == destination && $0.instance == instance }?.value
+        case .entries(let entries):
+            for entry in entries where entry.destinations.contains(destination) {
+                if let found = entry.value(at: instance) { return found }
+            }
+            return nil
+        }
+    }
+}
+
+/// The instances of an entry's results: the host, the processes or the files of an index.
+enum EngineInstances: Sendable {
+    case host
+    case processes([EngineIndex.ProcessKey])
+    case files([EngineFile])
+
+    var count: Int {
+        switch self {
+        case .host: 1
+        case .processes(let processes): processes.count
+        case .files(let files): files.count
+        }
+    }
+
+    subscript(position: Int) -> EngineInstance {
+        switch self {
+        case .host: .host
+        case .processes(let processes):
+            .process(pid: processes[position].pid, startTime: processes[position].startTime)
+        case .files(let files): .thread(files[position])
+        }
+    }
+}
+
+/// One entry's results at one run, compactly: `fill` at every instance except those listed
+/// in `values` (ascending positions), for each destination.
+struct EntryResults: Sendable {
+    var destinations: [String] = []
+    var instances = EngineInstances.host
+    var fill: Number?
+    var values: [(position: Int, value: Number?)] = []
+
+    /// How many results: one per destination and instance (none before the entry ran).
+    var count: Int { destinations.isEmpty ? 0 : destinations.count * instances.count }
+
+    /// The value at each instance, in order.
+    func forEachInstance(_ body: (Int, Number?) throws -> Void) rethrows {
+        var next = 0
+        for n in 0..<(destinations.isEmpty ? 0 : instances.count) {
+            if next < values.count, values[next].position == n {
+                try body(n, values[next].value)
+                next += 1
+            } else {
+                try body(n, fill)
+            }
+        }
+    }
+
+    /// Calls `body` for each instance with a value.
+    func forEachValue(_ body: (EngineInstance, Number) -> Void) {
+        if fill == nil {
+            for (position, value) in values { if let value { body(instances[position], value) } }
+        } else {
+            forEachInstance { n, value in if let value { body(instances[n], value) } }
+        }
+    }
+
+    /// Calls `body` with each result: per instance, one per destination.
+    func forEachResult(_ body: (EngineResult) throws -> Void) rethrows {
+        switch instances {
+        case .host:
+            try forEachInstance { _, value in
+                for name in destinations { try body(EngineResult(destination: name, instance: .host, value: value)) }
+            }
+        case .processes(let processes):
+            try forEachInstance { n, value in
+                let instance = EngineInstance.process(pid: processes[n].pid, startTime: processes[n].startTime)
+                for name in destinations { try body(EngineResult(destination: name, instance: instance, value: value)) }
+            }
+        case .files(let files):
+            try forEachInstance { n, value in
+                let instance = EngineInstance.thread(files[n])
+                for name in destinations { try body(EngineResult(destination: name, instance: instance, value: value)) }
+            }
+        }
+    }
+
+    /// The value at `instance`, or nil when it has none or is not an instance of these results.
+    func value(at instance: EngineInstance) -> Number?? {
+        let position: Int?
+        switch (instances, instance) {
+        case (.host, .host): position = 0
+        case (.processes(let processes), .process(let pid, let start)):
+            position = processes.firstIndex(of: EngineIndex.ProcessKey(pid: pid, startTime: start))
+        case (.files(let files), .thread(let file)): position = files.firstIndex(of: file)
+        default: position = nil
+        }
+        guard let position else { return nil }
+        let listed = values.first { $0.position == position }
+        return .some(listed.map(\.value) ?? fill)
     }
 }

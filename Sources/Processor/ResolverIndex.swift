@@ -1,38 +1,140 @@
 /// The names of one input generation, resolved once: sample indices by name, the files and
 /// processes present, and every glob of the entries expanded.
 struct EngineIndex {
-    /// One resolved name: the samples of its metric and the field to read. A class: it is
-    /// read once per name per evaluation, and a reference is one retain, not one per array.
+    /// One resolved name: the samples of its metric and the field to read, with each sample's
+    /// file and process as small integers (slots), so that a pass sums values per file,
+    /// process and host in flat arrays (`SourceValues`) instead of hashing files.
     final class Resolution {
-        var indices: [Int]
-        var field: String
-        /// The same indices grouped by file and by process, so that an instance reads only its own.
-        var byFile: [EngineFile: [Int]] = [:]
-        var byProcess: [ProcessKey: [Int]] = [:]
+        /// Its position in `EngineIndex.resolutions`, and where its slots and process slots
+        /// start in a pass's `SourceValues`.
+        let id: Int
+        let slotBase: Int
+        let processBase: Int
+        /// The samples of the metric, ascending.
+        let indices: [Int]
+        let field: String
         /// The positions in `EngineIndex.files` of the files holding these samples, ascending.
         var files: [Int] = []
+        /// The positions in `EngineIndex.processes` of their processes, ascending.
+        var processPositions: [Int] = []
         /// Whether no file holds two of these samples (then each sample is its own file's sum).
-        var oneSamplePerFile: Bool
+        let oneSamplePerFile: Bool
+        /// Slots: the distinct files of the samples, in order of first appearance. Per sample
+        /// (aligned with `indices`): its slot; per slot: the file's position in `EngineIndex.files`.
+        var slotOfSample: [Int] = []
+        var slotFiles: [Int] = []
+        /// Process slots: the distinct processes, in order of first appearance. Per sample: its
+        /// process slot; per process slot: the process's position and its file slots (ascending).
+        var processSlotOfSample: [Int] = []
+        var slotProcesses: [Int] = []
+        var slotsOfProcess: [[Int]] = []
+        /// Per slot: its process slot.
+        var processSlotOfSlot: [Int] = []
+        /// Per position in `files` (ascending): its slot; per position in `processPositions`:
+        /// its process slot. Empty when they are in slot order already (the usual case:
+        /// samples grouped by file, in file order).
+        var slotOfSortedFile: [Int] = []
+        var slotOfSortedProcess: [Int] = []
 
-        init(indices: [Int], field: String, samples: [EngineSample], fileOfSample: [Int]) {
+        init(
+            id: Int, slotBase: Int, processBase: Int, indices: [Int], field: String, fileOfSample: [Int],
+            processOfFile: [Int]
+        ) {
+            self.id = id
+            self.slotBase = slotBase
+            self.processBase = processBase
             self.indices = indices
             self.field = field
+            slotOfSample.reserveCapacity(indices.count)
+            processSlotOfSample.reserveCapacity(indices.count)
+            // Files and processes usually come in ascending positions: a new one is then past
+            // the largest seen, and only out-of-order ones need a table.
+            var largestFile = -1
+            var largestProcess = -1
+            var slotOfFile: [Int: Int]?
+            var slotOfProcess: [Int: Int]?
             for i in indices {
-                let file = samples[i].file
-                byFile[file, default: []].append(i)
-                byProcess[ProcessKey(pid: file.pid, startTime: file.startTime), default: []].append(i)
-                files.append(fileOfSample[i])
+                let file = fileOfSample[i]
+                var slot = -1
+                if let last = slotFiles.last, last == file {
+                    slot = slotFiles.count - 1
+                } else if file <= largestFile {
+                    if slotOfFile == nil {
+                        slotOfFile = Dictionary(uniqueKeysWithValues: slotFiles.enumerated().map { ($1, $0) })
+                    }
+                    slot = slotOfFile?[file] ?? -1
+                }
+                if slot < 0 {
+                    slot = slotFiles.count
+                    slotOfFile?[file] = slot
+                    largestFile = max(largestFile, file)
+                    slotFiles.append(file)
+                    let process = processOfFile[file]
+                    var processSlot = -1
+                    if let last = slotProcesses.last, last == process {
+                        processSlot = slotProcesses.count - 1
+                    } else if process <= largestProcess {
+                        if slotOfProcess == nil {
+                            slotOfProcess = Dictionary(
+                                uniqueKeysWithValues: slotProcesses.enumerated().map { ($1, $0) })
+                        }
+                        processSlot = slotOfProcess?[process] ?? -1
+                    }
+                    if processSlot < 0 {
+                        processSlot = slotProcesses.count
+                        slotOfProcess?[process] = processSlot
+                        largestProcess = max(largestProcess, process)
+                        slotProcesses.append(process)
+                        slotsOfProcess.append([])
+                    }
+                    slotsOfProcess[processSlot].append(slot)
+                    processSlotOfSlot.append(processSlot)
+                }
+                slotOfSample.append(slot)
+                processSlotOfSample.append(processSlotOfSlot[slot])
             }
-            files = EngineIndex.sortedUnique(files)
-            oneSamplePerFile = files.count == indices.count
+            oneSamplePerFile = slotFiles.count == indices.count
+            files = slotFiles.sorted()
+            if files != slotFiles {
+                slotOfSortedFile = slotFiles.indices.sorted { slotFiles[$0] < slotFiles[$1] }
+            }
+            processPositions = slotProcesses.sorted()
+            if processPositions != slotProcesses {
+                slotOfSortedProcess = slotProcesses.indices.sorted { slotProcesses[$0] < slotProcesses[$1] }
+            }
         }
 
-        /// The indices of the samples within `instance`.
-        func indices(in instance: EngineInstance) -> [Int] {
-            switch instance {
-            case .host: indices
-            case .process(let pid, let start): byProcess[ProcessKey(pid: pid, startTime: start)] ?? []
-            case .thread(let file): byFile[file] ?? []
+        /// The slot of the file at position `file` of the index, if it holds one of these samples.
+        func slot(ofFile file: Int) -> Int? {
+            guard let k = EngineIndex.position(of: file, in: files) else { return nil }
+            return slotOfSortedFile.isEmpty ? k : slotOfSortedFile[k]
+        }
+
+        /// The process slot of the process at position `process` of the index.
+        func slot(ofProcess process: Int) -> Int? {
+            guard let k = EngineIndex.position(of: process, in: processPositions) else { return nil }
+            return slotOfSortedProcess.isEmpty ? k : slotOfSortedProcess[k]
+        }
+
+        /// The slots within an instance, ascending.
+        func slots(at place: EnginePlace) -> [Int] {
+            switch place {
+            case .host: return Array(slotFiles.indices)
+            case .process(let p): return slot(ofProcess: p).map { slotsOfProcess[$0] } ?? []
+            case .file(let f): return slot(ofFile: f).map { [$0] } ?? []
+            }
+        }
+
+        /// The indices of the samples within an instance, in sample order.
+        func indices(at place: EnginePlace) -> [Int] {
+            switch place {
+            case .host: return indices
+            case .process(let p):
+                guard let wanted = slot(ofProcess: p) else { return [] }
+                return indices.indices.filter { processSlotOfSample[$0] == wanted }.map { indices[$0] }
+            case .file(let f):
+                guard let wanted = slot(ofFile: f) else { return [] }
+                return indices.indices.filter { slotOfSample[$0] == wanted }.map { indices[$0] }
             }
         }
     }
@@ -47,12 +149,17 @@ struct EngineIndex {
     var sampleCount = 0
     var files: [EngineFile] = []
     var processes: [ProcessKey] = []
-    var fileSet: Set<EngineFile> = []
     /// Per sample: its file's position in `files`.
     var fileOfSample: [Int] = []
-    /// The files of each process, in order of appearance.
-    var filesByProcess: [ProcessKey: [EngineFile]] = [:]
+    /// The files (positions) of each process (position), ascending.
+    var filesOfProcess: [[Int]] = []
     var resolved: [String: Resolution] = [:]
+    /// Every resolution, by id, and the number of their slots and process slots.
+    var resolutions: [Resolution] = []
+    var slotCount = 0
+    var processSlotCount = 0
+    /// Per engine name (`Engine.names`): its resolution, if it has samples.
+    var resolutionOfName: [Resolution?] = []
     var globs: [String: [String]] = [:]
     /// Positions in `files` and in `processes`.
     var filePosition: [EngineFile: Int] = [:]
@@ -60,7 +167,7 @@ struct EngineIndex {
     /// Per file (in `files` order): its process's position in `processes`.
     var processOfFile: [Int] = []
     /// Per entry: the positions in `files` (ascending) of the files holding a sample of a name
-    /// it reads, when the entry has no value wherever it reads no sample (`readsOnlySamples`):
+    /// it reads, when the entry has no value wherever it reads no sample (`Engine.readsOnlySamples`):
     /// elsewhere it need not be evaluated. Nil: it may have a value anywhere (a constant, a
     /// destination, `_DIFFTIME`, `count`, a plugin's function), so it is evaluated everywhere.
     var entryFiles: [[Int]?] = []
@@ -69,23 +176,32 @@ struct EngineIndex {
 
     init() {}
 
-    /// The files within `instance`.
-    func files(in instance: EngineInstance) -> [EngineFile] {
-        switch instance {
-        case .host: files
-        case .process(let pid, let start): filesByProcess[ProcessKey(pid: pid, startTime: start)] ?? []
-        case .thread(let file): fileSet.contains(file) ? [file] : []
+    /// The instance at a place of this index.
+    func instance(at place: EnginePlace) -> EngineInstance {
+        switch place {
+        case .host: .host
+        case .process(let p): .process(pid: processes[p].pid, startTime: processes[p].startTime)
+        case .file(let f): .thread(files[f])
         }
     }
 
-    /// Indexes `samples` and resolves every name and glob the entries refer to.
-    init(samples: [EngineSample], generation: UInt64, entries: [EngineEntry]) {
+    /// Indexes `samples` and resolves every name and glob the entries refer to (`names`:
+    /// the engine's metric and delta names; `reads`: what each entry reads, see `EntryReads`).
+    init(
+        samples: [EngineSample], generation: UInt64, names: [String], globPatterns: [String: [String]],
+        reads: [EntryReads]
+    ) {
         self.generation = generation
         sampleCount = samples.count
         var byMetric: [String: [Int]] = [:]
         fileOfSample.reserveCapacity(samples.count)
         for (i, sample) in samples.enumerated() {
             byMetric[sample.metric, default: []].append(i)
+            // Samples usually come grouped by file: compare with the previous one before hashing.
+            if i > 0, let last = fileOfSample.last, samples[i - 1].file == sample.file {
+                fileOfSample.append(last)
+                continue
+            }
             if let position = filePosition[sample.file] {
                 fileOfSample.append(position)
                 continue
@@ -93,99 +209,102 @@ struct EngineIndex {
             let process = ProcessKey(pid: sample.file.pid, startTime: sample.file.startTime)
             fileOfSample.append(files.count)
             filePosition[sample.file] = files.count
-            fileSet.insert(sample.file)
-            files.append(sample.file)
-            filesByProcess[process, default: []].append(sample.file)
             if let position = processPosition[process] {
                 processOfFile.append(position)
+                filesOfProcess[position].append(files.count)
             } else {
                 processPosition[process] = processes.count
                 processOfFile.append(processes.count)
+                filesOfProcess.append([files.count])
                 processes.append(process)
             }
+            files.append(sample.file)
         }
-        var names = Set(byMetric.keys)
-        for entry in entries { names.formUnion(entry.destinations) }
-        let sortedNames = names.sorted()
-        func resolve(_ name: String) {
-            guard resolved[name] == nil else { return }
+        func resolve(_ name: String) -> Resolution? {
+            if let known = resolved[name] { return known }
+            let resolution: Resolution
             if let indices = byMetric[name] {
-                resolved[name] = Resolution(
-                    indices: indices, field: "value", samples: samples, fileOfSample: fileOfSample)
+                resolution = Resolution(
+                    id: resolutions.count, slotBase: slotCount, processBase: processSlotCount, indices: indices,
+                    field: "value", fileOfSample: fileOfSample, processOfFile: processOfFile)
             } else if let dot = name.lastIndex(of: "."), let indices = byMetric[String(name[..<dot])] {
-                resolved[name] = Resolution(
-                    indices: indices, field: String(name[name.index(after: dot)...]), samples: samples,
-                    fileOfSample: fileOfSample)
+                resolution = Resolution(
+                    id: resolutions.count, slotBase: slotCount, processBase: processSlotCount, indices: indices,
+                    field: String(name[name.index(after: dot)...]), fileOfSample: fileOfSample,
+                    processOfFile: processOfFile)
+            } else {
+                return nil
+            }
+            resolved[name] = resolution
+            resolutions.append(resolution)
+            slotCount += resolution.slotFiles.count
+            processSlotCount += resolution.slotProcesses.count
+            return resolution
+        }
+        resolutionOfName = names.map { resolve($0) }
+        if !globPatterns.isEmpty {
+            // Metric names are matched here; the destinations a glob matches do not change
+            // (`globPatterns` holds them, sorted). The union, sorted, is the expansion.
+            let metrics = byMetric.keys.map { ($0, Array($0.unicodeScalars)) }
+            for (glob, destinations) in globPatterns {
+                let pattern = Array(glob.unicodeScalars)
+                var matching = Set(destinations)
+                for (name, scalars) in metrics where Self.matches(scalars, pattern) { matching.insert(name) }
+                let sorted = matching.sorted()
+                globs[glob] = sorted
+                for name in sorted { _ = resolve(name) }
             }
         }
-        for entry in entries {
-            for reference in entry.expression.references {
-                switch reference.kind {
-                case .metric, .delta: resolve(reference.name)
-                case .elapsed: break
-                case .glob:
-                    guard globs[reference.name] == nil else { continue }
-                    let pattern = Array(reference.name.unicodeScalars)
-                    let matching = sortedNames.filter { Self.matches(Array($0.unicodeScalars), pattern) }
-                    globs[reference.name] = matching
-                    for name in matching { resolve(name) }
-                }
-            }
-        }
-        let destinations = Set(entries.flatMap(\.destinations))
-        for entry in entries {
-            var reads: [String] = []
-            guard readsOnlySamples(entry.expression.root, destinations: destinations, reads: &reads) else {
+        entryFiles.reserveCapacity(reads.count)
+        entryProcesses.reserveCapacity(reads.count)
+        for entry in reads {
+            guard entry.strict else {
                 entryFiles.append(nil)
                 entryProcesses.append([])
                 continue
             }
-            var positions: [Int] = []
-            for name in reads { positions += resolved[name]?.files ?? [] }
-            positions = Self.sortedUnique(positions)
-            entryFiles.append(positions)
-            entryProcesses.append(Self.sortedUnique(positions.map { processOfFile[$0] }))
+            // Usually one name, or names held by the same files (`a / b` of one service):
+            // then the entry's files are that resolution's, shared, not a new list.
+            var first: Resolution?
+            var others: [Resolution] = []
+            func add(_ resolution: Resolution) {
+                guard let known = first else {
+                    first = resolution
+                    return
+                }
+                if known !== resolution, known.files != resolution.files,
+                    !others.contains(where: { $0 === resolution })
+                {
+                    others.append(resolution)
+                }
+            }
+            for id in entry.names {
+                if let resolution = resolutionOfName[id] { add(resolution) }
+            }
+            for glob in entry.globs {
+                for name in globs[glob] ?? [] {
+                    if let resolution = resolved[name] { add(resolution) }
+                }
+            }
+            if let first, others.isEmpty {
+                entryFiles.append(first.files)
+                entryProcesses.append(first.processPositions)
+            } else {
+                var positions: [Int] = first?.files ?? []
+                for resolution in others { positions += resolution.files }
+                positions = Self.sortedUnique(positions)
+                entryFiles.append(positions)
+                entryProcesses.append(Self.sortedUnique(positions.map { processOfFile[$0] }))
+            }
         }
     }
 
-    /// Whether `node` has no value at an instance where none of the names it reads has a
-    /// sample (every answer of the resolver there is nil), collecting those names in `reads`.
-    /// A destination, a constant, `_NAME`, `count` and functions other than the resolver's
-    /// may have a value anywhere.
-    func readsOnlySamples(_ node: ExpressionNode, destinations: Set<String>, reads: inout [String]) -> Bool {
-        switch node {
-        case .number, .constant, .elapsed: return false
-        case .metric(let name), .delta(let name):
-            reads.append(name)
-            return !destinations.contains(name)
-        case .negate(let x): return readsOnlySamples(x, destinations: destinations, reads: &reads)
-        case .binary(_, let a, let b):
-            // No value if either operand has none.
-            let left = readsOnlySamples(a, destinations: destinations, reads: &reads)
-            let right = readsOnlySamples(b, destinations: destinations, reads: &reads)
-            return left || right
-        case .call(let function, let arguments):
-            // No value if any value argument has none (the call is not made).
-            var strict = false
-            for argument in arguments {
-                switch argument {
-                case .value(let x): if readsOnlySamples(x, destinations: destinations, reads: &reads) { strict = true }
-                case .metric(let name): reads.append(name)
-                case .glob(let glob): reads += globs[glob] ?? []
-                }
-            }
-            switch (function, arguments.first) {
-            case ("rate", .metric(let name)?), ("delta", .metric(let name)?):
-                if !destinations.contains(name) { strict = true }
-            case ("percentile", .metric?):
-                strict = true  // reads samples only
-            case ("sum", .glob(let glob)?), ("min", .glob(let glob)?), ("max", .glob(let glob)?),
-                ("avg", .glob(let glob)?):
-                if !(globs[glob] ?? []).contains(where: { destinations.contains($0) }) { strict = true }
-            default: break
-            }
-            return strict
-        }
+    /// What one entry reads, fixed for the engine's life: the names and globs, and whether it
+    /// has no value wherever none of them has a sample (`strict`; see `Engine.entryReads`).
+    struct EntryReads {
+        var strict: Bool
+        var names: [Int]
+        var globs: [String]
     }
 
     /// `values` sorted, without repeats.
@@ -194,6 +313,17 @@ struct EngineIndex {
         result.reserveCapacity(values.count)
         for value in values.sorted() where result.last != value { result.append(value) }
         return result
+    }
+
+    /// The position of `value` in the ascending `values` (binary search).
+    static func position(of value: Int, in values: [Int]) -> Int? {
+        var low = 0
+        var high = values.count
+        while low < high {
+            let middle = (low + high) / 2
+            if values[middle] < value { low = middle + 1 } else { high = middle }
+        }
+        return low < values.count && values[low] == value ? low : nil
     }
 
     /// Whether the ascending `values` hold `value` (binary search).

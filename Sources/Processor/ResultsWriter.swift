@@ -67,13 +67,14 @@ public final class ResultsWriter {
         for entry in entries {
             for name in entry.destinations where describe[name] == nil { describe[name] = entry }
         }
-        let newKeys = Set(pass.results.map { Key(destination: $0.destination, instance: $0.instance) })
+        let results = pass.results  // built once (`EnginePass` stores its results compactly)
+        let newKeys = Set(results.map { Key(destination: $0.destination, instance: $0.instance) })
             .subtracting(records.keys)
         if records.count + newKeys.count > maximumRecords, records.count > 0 {
             try restart()
         }
         var present: Set<Key> = []
-        for result in pass.results {
+        for result in results {
             let key = Key(destination: result.destination, instance: result.instance)
             let entry = describe[result.destination]
             let type = entry?.type ?? .float
