@@ -41,7 +41,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "Host",
-            dependencies: ["MmStatsCore", "Metrics", "Windows", "Processor", "ExternalPlugins"],
+            dependencies: ["CMmStats", "MmStatsCore", "Metrics", "Windows", "Processor", "ExternalPlugins"],
             swiftSettings: swiftSettings
         ),
         // Benchmarks (release build): swift run -c release mmstats-benchmarks

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -17,6 +18,11 @@ _Thread_local uint32_t mmstats_thread_shard __attribute__((tls_model("initial-ex
 void mmstats_set_current_shard(uint32_t shard) { mmstats_thread_shard = shard; }
 
 const char *mmstats_secure_getenv(const char *name) { return secure_getenv(name); }
+
+int mmstats_rename_noreplace(int old_directory, const char *old_name, int new_directory,
+                             const char *new_name) {
+    return renameat2(old_directory, old_name, new_directory, new_name, RENAME_NOREPLACE);
+}
 
 // SIGBUS guard. A reader maps files that other processes own; if one is truncated, a load
 // from the vanished pages raises SIGBUS. The guarded functions below run only C code between

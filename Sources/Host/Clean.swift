@@ -1,3 +1,4 @@
+import CMmStats
 import MmStatsCore
 
 #if canImport(Glibc)
@@ -137,8 +138,17 @@ enum Clean {
         guard now.device == judged.device, now.inode == judged.inode, now.kind == judged.kind else {
             return .failed("the file was replaced after it was judged: not removed")
         }
-        let aside = ".mmstats-clean-\(getpid()).tmp"
-        guard renameat(directoryFD, name, directoryFD, aside) == 0 else {
+        // The hidden name is never one that exists: the move refuses to replace a name
+        // (RENAME_NOREPLACE), so another file that happens to carry it is not destroyed.
+        var aside = ""
+        var attempt = 0
+        while true {
+            aside = ".mmstats-clean-\(getpid())-\(attempt).tmp"
+            if mmstats_rename_noreplace(directoryFD, name, directoryFD, aside) == 0 { break }
+            if errno == EEXIST && attempt < 100 {
+                attempt += 1
+                continue
+            }
             return errno == ENOENT ? .vanished : systemError("\(reason), but it cannot be removed")
         }
         guard let moved = identity(in: directoryFD, aside) else {

@@ -28,7 +28,12 @@ enum Rules {
                 return arguments[index]
             }
             switch argument {
-            case "--manifest": manifestPath = value()
+            case "--manifest":
+                guard let text = value(), !text.isEmpty else {
+                    printError("mmstats rules: --manifest takes a file\n\(usage)")
+                    return 2
+                }
+                manifestPath = text
             case "--window":
                 guard let text = value(), Self.seconds(ofDuration: text) != nil else {
                     printError("mmstats rules: --window takes a Prometheus duration such as 30s, 1m or 5m")
@@ -36,7 +41,10 @@ enum Rules {
                 }
                 window = text
             case "--group":
-                guard let text = value(), !text.isEmpty else { return 2 }
+                guard let text = value(), !text.isEmpty else {
+                    printError("mmstats rules: --group takes a name\n\(usage)")
+                    return 2
+                }
                 group = text
             case "-h", "--help":
                 print(usage)

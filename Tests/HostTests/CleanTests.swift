@@ -145,6 +145,26 @@ struct CleanTests {
         #expect(!Self.exists(killed.path))
     }
 
+    @Test("the hidden name a file is moved to before removal never replaces a file that holds it")
+    func hiddenNameTaken() throws {
+        let directory = TemporaryDirectory("clean-hidden")
+        let killed = try WriterProcess(mode: "word", root: directory.path, seconds: 30)
+        killed.kill()
+        let folder = (killed.path as NSString).deletingLastPathComponent
+        // The shell's pid is the pid clean runs with (exec): its first hidden name is taken.
+        let script = "printf keep > \"$1/.mmstats-clean-$$-0.tmp\"; exec \"$2\" clean \"$1\""
+        let result = try run("/bin/sh", ["-c", script, "sh", folder, Binaries.mmstats])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("removed \(killed.path) "), "\(result.stdout)")
+        #expect(!Self.exists(killed.path))
+        let hidden = try FileManager.default.contentsOfDirectory(atPath: folder).filter {
+            $0.hasPrefix(".mmstats-clean-")
+        }
+        #expect(hidden.count == 1, "\(hidden)")
+        let kept = try String(contentsOfFile: folder + "/" + (hidden.first ?? ""), encoding: .utf8)
+        #expect(kept == "keep", "the file at the hidden name was replaced")
+    }
+
     @Test("a missing path is an error on stderr with exit status 1; unknown options are usage errors")
     func errorsAndUsage() throws {
         let directory = TemporaryDirectory("clean-usage")

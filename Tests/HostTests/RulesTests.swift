@@ -78,5 +78,11 @@ struct RulesTests {
         }
         #expect(try run(Binaries.mmstats, ["rules"]).status == 2)
         #expect(try run(Binaries.mmstats, ["rules", "--manifest", none, "--window", "soon"]).status == 2)
+        for missing in [["--manifest", none, "--group"], ["--manifest"], ["--manifest", none, "--group", ""]] {
+            let usage = try run(Binaries.mmstats, ["rules"] + missing)
+            #expect(usage.status == 2, "\(missing)")
+            #expect(
+                usage.stderr.contains("takes a") && usage.stderr.contains("usage: mmstats rules"), "\(usage.stderr)")
+        }
     }
 }

@@ -14,6 +14,11 @@ int64_t mmstats_gettid(void);
 /// `secure_getenv`: NULL in a setuid or setgid process, so its caller cannot steer it.
 const char *mmstats_secure_getenv(const char *name);
 
+/// `renameat2(..., RENAME_NOREPLACE)`: moves `old_name` to `new_name` only if `new_name` does
+/// not exist (-1 and EEXIST if it does; EINVAL where the file system cannot do it).
+int mmstats_rename_noreplace(int old_directory, const char *old_name, int new_directory,
+                             const char *new_name);
+
 /// The calling thread's shard of thread-safe metrics (docs/FORMAT.md section 11.6): 0 until
 /// the thread first records into one, then its shard index (1 or more), or UINT32_MAX when it
 /// has none (every index taken, or the thread is exiting). Initial-exec TLS: one load from the
