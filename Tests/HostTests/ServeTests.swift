@@ -313,6 +313,7 @@ struct ServeTests {
         for bad in [
             "/api/aggregate", "/api/aggregate?name=", "/api/aggregate?name=jobs&bogus=1",
             "/api/aggregate?name=a&name=b", "/api/metrics?x=1", "/api/aggregate?name=%zz", "/api/files?x",
+            "/api/aggregate?name=jobs&field=", "/api/metrics?name=jobs&name=jobs",
         ] {
             let response = try #require(try get(server.port, bad))
             #expect(response.status == 400, "\(bad)")
