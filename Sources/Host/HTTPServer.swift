@@ -102,7 +102,8 @@ final class HTTPServer {
         var headerTimeout = 5.0
         /// Seconds a kept-alive connection may stay idle between requests.
         var idleTimeout = 30.0
-        /// Seconds a response may wait for the client to read any of it.
+        /// Seconds a response may wait for the client to read any more of it (whatever the client
+        /// sends meanwhile), then the connection is closed.
         var writeTimeout = 30.0
         /// Connections open at once; more are answered 503 and closed.
         var maximumConnections = 256
@@ -122,16 +123,23 @@ final class HTTPServer {
         /// before the client has read the response (a lingering close).
         var draining = false
         var drained = 0
+        /// How much of `input` is known to hold no end of the headers (minus the 2 bytes a
+        /// terminator split across reads may have started with): each byte is scanned once.
+        var scanned = 0
         /// When the current request's first byte came (monotonic ns), if one is partly read.
         var requestStarted: UInt64?
         /// The last time anything was read or written.
         var lastActivity: UInt64
+        /// The last time `output` went from empty to pending or any of it was sent: the write
+        /// timeout runs from here, whatever the client sends meanwhile.
+        var lastWrite: UInt64
         /// Requests answered so far: until the first, the header timeout runs from the accept.
         var answered = 0
 
         init(fd: Int32, now: UInt64) {
             self.fd = fd
             lastActivity = now
+            lastWrite = now
         }
 
         var hasOutput: Bool { sent < output.count }
@@ -142,6 +150,13 @@ final class HTTPServer {
     private let listener: Int32
     private var connections: [Int32: Connection] = [:]
     private let handler: (HTTPRequest) -> HTTPResponse
+    /// A descriptor (`/dev/null`) held in reserve: when `accept` fails for want of descriptors
+    /// (EMFILE, ENFILE), it is closed to accept the waiting connection, answer it 503 and close
+    /// it, then opened again, so the listener does not stay readable and the loop never spins.
+    private var spare: Int32
+    /// When `accept` fails in a way the spare cannot help, the listener is not polled again
+    /// before this time (monotonic ns): a short back-off instead of a busy loop.
+    private var acceptPausedUntil: UInt64 = 0
 
     /// Binds and listens; the error names the address and the reason.
     init(
@@ -197,11 +212,13 @@ final class HTTPServer {
         guard listen(fd, SOMAXCONN) == 0 else { throw failure("listen on") }
         listener = fd
         self.address = bound
+        spare = open("/dev/null", O_RDONLY | O_CLOEXEC)
     }
 
     deinit {
         for connection in connections.values { close(connection.fd) }
         close(listener)
+        if spare >= 0 { close(spare) }
     }
 
     /// Monotonic nanoseconds.
@@ -214,9 +231,11 @@ final class HTTPServer {
     /// Serves for at most `milliseconds` (less when a deadline or a signal comes first): one
     /// `poll`, then whatever is ready is accepted, read, answered and written.
     func serve(milliseconds: Int32) {
-        var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
         let now = Self.now()
         var timeout = Int64(milliseconds)
+        let accepting = now >= acceptPausedUntil
+        if !accepting { timeout = min(timeout, Int64((acceptPausedUntil - now) / 1_000_000) + 1) }
+        var fds = [pollfd(fd: listener, events: accepting ? Int16(POLLIN) : 0, revents: 0)]
         for connection in connections.values {
             var events = Int16(0)
             if connection.draining { events = Int16(POLLIN) }
@@ -249,10 +268,11 @@ final class HTTPServer {
         expire(now: Self.now())
     }
 
-    /// When `connection` times out: its request's header deadline, else write or idle.
+    /// When `connection` times out: with a response pending, the write deadline (reset only by
+    /// progress in sending it); else its request's header deadline, else idle.
     private func deadline(of connection: Connection) -> UInt64 {
         if connection.draining { return connection.lastActivity + 2_000_000_000 }
-        if connection.hasOutput { return connection.lastActivity + UInt64(limits.writeTimeout * 1e9) }
+        if connection.hasOutput { return connection.lastWrite + UInt64(limits.writeTimeout * 1e9) }
         if let started = connection.requestStarted { return started + UInt64(limits.headerTimeout * 1e9) }
         if connection.answered == 0 { return connection.lastActivity + UInt64(limits.headerTimeout * 1e9) }
         return connection.lastActivity + UInt64(limits.idleTimeout * 1e9)
@@ -275,21 +295,56 @@ final class HTTPServer {
 
     private func acceptAll() {
         while true {
-            let fd = accept(listener, nil, nil)
-            guard fd >= 0 else { return }  // EAGAIN: none left; EMFILE and the like: try at the next poll
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            let fd = acceptOne()
+            guard fd >= 0 else {
+                switch errno {
+                case EAGAIN, EWOULDBLOCK: return  // none left
+                case EINTR, ECONNABORTED: continue  // a connection reset before it was accepted
+                case EMFILE, ENFILE:
+                    // Out of descriptors: use the spare one to take the connection off the queue.
+                    if spare >= 0 {
+                        close(spare)
+                        let refused = acceptOne()
+                        let reason = errno
+                        if refused >= 0 { Self.refuse(refused) }
+                        spare = open("/dev/null", O_RDONLY | O_CLOEXEC)
+                        if spare >= 0 && (refused >= 0 || reason == ECONNABORTED || reason == EINTR) { continue }
+                        if spare >= 0 && (reason == EAGAIN || reason == EWOULDBLOCK) { return }
+                    }
+                    // No spare (or it did not help): leave the listener alone for a moment.
+                    acceptPausedUntil = Self.now() + 100_000_000
+                    return
+                default:
+                    // ENOBUFS, ENOMEM and the like: try again shortly, without spinning.
+                    acceptPausedUntil = Self.now() + 100_000_000
+                    return
+                }
+            }
             guard connections.count < limits.maximumConnections else {
-                // Over the cap: a best-effort 503, then closed at once.
-                let text = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                _ = text.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                close(fd)
+                Self.refuse(fd)
                 continue
             }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             connections[fd] = Connection(fd: fd, now: Self.now())
         }
+    }
+
+    /// The next waiting connection, non-blocking and close-on-exec; -1 and `errno` if none.
+    private func acceptOne() -> Int32 {
+        let fd = accept(listener, nil, nil)
+        if fd >= 0 {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        }
+        return fd
+    }
+
+    /// Over the cap or out of descriptors: a best-effort 503, then closed at once.
+    private static func refuse(_ fd: Int32) {
+        let text = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        _ = text.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        close(fd)
     }
 
     private func drop(_ connection: Connection) {
@@ -354,6 +409,7 @@ final class HTTPServer {
             if count > 0 {
                 connection.sent += count
                 connection.lastActivity = Self.now()
+                connection.lastWrite = connection.lastActivity
                 continue
             }
             if count < 0 && errno == EINTR { continue }
@@ -378,7 +434,8 @@ final class HTTPServer {
     /// Answers every complete request in the input buffer.
     private func process(_ connection: Connection) {
         while !connection.closing && connection.output.count - connection.sent < limits.maximumPendingOutput {
-            guard let end = Self.headerEnd(connection.input) else {
+            guard let end = Self.headerEnd(connection.input, from: connection.scanned) else {
+                connection.scanned = connection.input.count
                 if connection.input.count > limits.maximumHeaderBytes {
                     connection.input.removeAll()
                     respond(
@@ -396,6 +453,7 @@ final class HTTPServer {
             }
             let head = Array(connection.input[0..<end.headerBytes])
             connection.input.removeFirst(end.consumed)
+            connection.scanned = 0
             connection.requestStarted = connection.input.isEmpty ? nil : Self.now()
             let parsed = HTTPParser.parse(head)
             switch parsed {
@@ -407,7 +465,8 @@ final class HTTPServer {
                     response = HTTPResponse(
                         status: 405, contentType: "text/plain; charset=utf-8",
                         body: Array("method not allowed\n".utf8), headers: [("Allow", "GET, HEAD")])
-                    respond(connection, response, head: false, close: !request.keepAlive)
+                    // A body is never read: closing is the only way not to take it for a request.
+                    respond(connection, response, head: false, close: !request.keepAlive || request.hasBody)
                 } else if request.hasBody {
                     response = HTTPResponse(status: 413, text: "requests have no body here\n")
                     respond(connection, response, head: false, close: true)
@@ -425,9 +484,11 @@ final class HTTPServer {
     }
 
     /// Where the headers end: the bytes up to and including the blank line (CRLF CRLF, or a
-    /// bare LF LF), and the count of bytes to remove (the same: no bodies are read).
-    static func headerEnd(_ input: [UInt8]) -> (headerBytes: Int, consumed: Int)? {
-        var index = 0
+    /// bare LF LF), and the count of bytes to remove (the same: no bodies are read). `scanned`:
+    /// the bytes an earlier call found no end in; the search resumes 2 bytes before them, where
+    /// the end's LF (CR) LF may have begun.
+    static func headerEnd(_ input: [UInt8], from scanned: Int = 0) -> (headerBytes: Int, consumed: Int)? {
+        var index = max(0, scanned - 2)
         while index < input.count {
             if input[index] == 0x0A {
                 if index + 1 < input.count && input[index + 1] == 0x0A { return (index + 2, index + 2) }
@@ -442,6 +503,7 @@ final class HTTPServer {
 
     private func respond(_ connection: Connection, _ response: HTTPResponse, head: Bool, close: Bool) {
         connection.answered += 1
+        if !connection.hasOutput { connection.lastWrite = Self.now() }
         var text = "HTTP/1.1 \(response.status) \(HTTPResponse.reason(response.status))\r\n"
         text += "Content-Type: \(response.contentType)\r\n"
         text += "Content-Length: \(response.body.count)\r\n"
@@ -453,6 +515,7 @@ final class HTTPServer {
         if close {
             connection.closing = true
             connection.input.removeAll()
+            connection.scanned = 0
             connection.requestStarted = nil
         }
     }

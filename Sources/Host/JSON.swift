@@ -37,8 +37,13 @@ indirect enum JSON {
         case .int(let v): output += String(v)
         case .uint(let v): output += String(v)
         case .double(let v):
-            // Integral doubles keep a fractional part so that readers see a float.
-            output += v == v.rounded() && abs(v) < 1e16 ? String(format1: v) : String(v)
+            if !v.isFinite {
+                // Never a bare `inf` or `nan`, which no JSON reader takes: the strings `JSON(_:)` uses.
+                JSON(Value.double(v)).render(into: &output)
+            } else {
+                // Integral doubles keep a fractional part so that readers see a float.
+                output += v == v.rounded() && abs(v) < 1e16 ? String(format1: v) : String(v)
+            }
         case .string(let v): JSON.escape(v, into: &output)
         case .array(let items):
             if items.isEmpty {

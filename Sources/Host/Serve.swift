@@ -15,7 +15,8 @@ enum Serve {
 
     static let usage = """
         usage: mmstats serve [--listen ADDRESS:PORT] [--root DIR] [--manifest FILE] [--interval S]
-                             [--header-timeout S] [--idle-timeout S] [--max-connections N]
+                             [--plugin PATH ...] [--header-timeout S] [--idle-timeout S]
+                             [--write-timeout S] [--max-connections N]
           Serves every metric under DIR over HTTP (docs/SERVE.md): /metrics (Prometheus text
           format 0.0.4), /api/files, /api/metrics, /api/aggregate?name=NAME[&field=F].
           Prints "mmstats serve: listening on http://ADDRESS:PORT" on stderr once listening.
@@ -30,6 +31,8 @@ enum Serve {
                               its kinds' fields (repeatable; docs/PLUGINS.md)
           --header-timeout S  seconds a client has to send a request's headers (default 5)
           --idle-timeout S    seconds a kept-alive connection may stay idle (default 30)
+          --write-timeout S   seconds a response may wait for the client to read more of it
+                              (default 30); then the connection is closed
           --max-connections N connections at once (default 256); more get 503
         """
 
@@ -86,6 +89,9 @@ enum Serve {
             case "--idle-timeout":
                 guard let timeout = seconds(value) else { return fail("--idle-timeout takes seconds, more than 0") }
                 options.limits.idleTimeout = timeout
+            case "--write-timeout":
+                guard let timeout = seconds(value) else { return fail("--write-timeout takes seconds, more than 0") }
+                options.limits.writeTimeout = timeout
             case "--max-connections":
                 guard let count = Int(value), count >= 1, count <= 65_536 else {
                     return fail("--max-connections takes a whole number from 1 to 65536")

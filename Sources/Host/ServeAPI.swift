@@ -166,6 +166,7 @@ struct ServeAPI {
         case .success(let found): parameters = found
         case .failure(let error): return error.response
         }
+        if parameters["name"]?.isEmpty == true { return Self.error(400, "parameter 'name' is empty") }
         let (snapshots, errors) = catalog.snapshots()
         let now = StatsClock.system.now()
         var metrics: [JSON] = []
@@ -224,14 +225,18 @@ struct ServeAPI {
             }
             if found { files += 1 }
         }
+        // Finite values can still add up past the largest binary64 (the sum is then "inf"); the
+        // average is taken without the sum then, so that it stays finite.
         let sum = values.reduce(0, +)
-        func number(_ value: Double?) -> JSON { value.map { JSON.double($0) } ?? .null }
+        let count = Double(values.count)
+        let average = sum.isFinite ? sum / count : values.reduce(0) { $0 + $1 / count }
+        func number(_ value: Double?) -> JSON { value.map { JSON(.double($0)) } ?? .null }
         return Self.json(
             200,
             .object([
                 ("name", .string(name)), ("field", .string(field)), ("count", .int(Int64(values.count))),
-                ("files", .int(Int64(files))), ("sum", .double(sum)),
-                ("avg", number(values.isEmpty ? nil : sum / Double(values.count))),
+                ("files", .int(Int64(files))), ("sum", JSON(.double(sum))),
+                ("avg", number(values.isEmpty ? nil : average)),
                 ("min", number(values.min())), ("max", number(values.max())),
                 ("errors", Self.errorsJSON(errors)),
             ]))

@@ -13,9 +13,10 @@ final class ServeProcess: @unchecked Sendable {
     /// The port it printed on stderr.
     private(set) var port: UInt16 = 0
 
-    /// `mmstats serve --listen 127.0.0.1:0 ARGUMENTS`, or `mmstats COMMAND…` when given.
-    init(_ arguments: [String], command: [String]? = nil) throws {
-        process.executableURL = URL(fileURLWithPath: Binaries.mmstats)
+    /// `mmstats serve --listen 127.0.0.1:0 ARGUMENTS`, or `EXECUTABLE COMMAND…` when given
+    /// (`mmstats` by default; an executable that `exec`s `mmstats` keeps its process id).
+    init(_ arguments: [String], executable: String = Binaries.mmstats, command: [String]? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = command ?? (["serve", "--listen", "127.0.0.1:0"] + arguments)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = err
@@ -58,24 +59,34 @@ final class RawClient {
 
     /// Connects to 127.0.0.1:`port`; reads wait at most 20 s (a hung server fails the test
     /// instead of hanging it).
-    init(port: UInt16) throws {
+    /// With `connect` false, `connect(port:)` connects later (socket options set between).
+    init(port: UInt16, connect: Bool = true) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EMFILE) }
         var timeout = timeval(tv_sec: 20, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if connect {
+            do {
+                try self.connect(port: port)
+            } catch {
+                close(fd)
+                throw error
+            }
+        }
+    }
+
+    /// Connects to 127.0.0.1:`port`.
+    func connect(port: UInt16) throws {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let status = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard status == 0 else {
-            close(fd)
-            throw POSIXError(.ECONNREFUSED)
-        }
+        guard status == 0 else { throw POSIXError(.ECONNREFUSED) }
     }
 
     deinit { close(fd) }
@@ -302,6 +313,7 @@ struct ServeTests {
         for bad in [
             "/api/aggregate", "/api/aggregate?name=", "/api/aggregate?name=jobs&bogus=1",
             "/api/aggregate?name=a&name=b", "/api/metrics?x=1", "/api/aggregate?name=%zz", "/api/files?x",
+            "/api/aggregate?name=jobs&field=", "/api/metrics?name=jobs&name=jobs",
         ] {
             let response = try #require(try get(server.port, bad))
             #expect(response.status == 400, "\(bad)")
@@ -501,7 +513,7 @@ struct ServeTests {
     func options() throws {
         for arguments in [
             ["--listen", "nowhere"], ["--listen", "127.0.0.1:99999"], ["--listen", "[::1]"], ["--bogus", "1"],
-            ["--max-connections", "0"], ["--root"],
+            ["--max-connections", "0"], ["--root"], ["--write-timeout", "0"], ["--write-timeout", "x"],
         ] {
             let result = try run(Binaries.mmstats, ["serve"] + arguments)
             #expect(result.status == 2, "\(arguments)")
