@@ -265,8 +265,7 @@ struct ManifestLoader {
         let type = field("type").flatMap { enumValue($0.node, "type", Manifest.ValueType.self) }
         if field("type") == nil { fail(node.position, "type", "missing: expected one of integer, counter, float") }
         let scope = field("scope").flatMap { enumValue($0.node, "scope", Manifest.Scope.self) } ?? .host
-        let operation =
-            field("operation").flatMap { enumValue($0.node, "operation", Manifest.Operation.self) } ?? .sum
+        let operation = field("operation").flatMap { enumValue($0.node, "operation", Manifest.Operation.self) }
         let interval = field("interval").flatMap { seconds($0.node, "interval") }
         let minimum = field("minimum").flatMap { number($0.node, "minimum") }
         let maximum = field("maximum").flatMap { number($0.node, "maximum") }
@@ -308,8 +307,9 @@ struct ManifestLoader {
         guard !badEntry, !names.isEmpty, let type, let compiled, let expressionText else { return nil }
         let destinations = names.map {
             Manifest.Destination(
-                name: $0.0.value, scope: $0.2 ?? scope, operation: $0.3 ?? operation, line: $0.1.line,
-                column: $0.1.column)
+                name: $0.0.value, scope: $0.2 ?? scope,
+                operation: $0.3 ?? operation ?? Manifest.Operation.defaultOperation(at: $0.2 ?? scope),
+                line: $0.1.line, column: $0.1.column)
         }
         let entry = Manifest.Entry(
             index: index, destinations: destinations, type: type, expression: compiled, interval: interval,

@@ -78,8 +78,11 @@ extension Manifest {
         for ts in tsEntries {
             let destinations = ts.destinations.map {
                 Destination(
+                    // A node destination read the node's own totals: re-calculate at host scope.
+                    // The operation attribute only ever meant something on the cluster scope.
                     name: $0.name, scope: $0.scope == .cluster ? .cluster : .host,
-                    operation: $0.operation == .reCalculate ? .reCalculate : .sum, line: $0.line, column: $0.column)
+                    operation: $0.scope == .cluster && $0.operation == .sum ? .sum : .reCalculate, line: $0.line,
+                    column: $0.column)
             }
             let compiled: CompiledExpression
             do {

@@ -73,10 +73,23 @@ public struct Manifest: Sendable {
     /// Manifest.Operation(rawValue: "re-calculate")  // .reCalculate
     /// ```
     public enum Operation: String, Equatable, Sendable, CaseIterable {
-        /// Evaluate per file, then add the results up (the default).
+        /// Evaluate per file, then add the results up (the default at `cluster` scope, as in
+        /// Traffic Server: evaluate per host, add the hosts' results).
         case sum
-        /// Add up each input across the scope first (deltas included), then evaluate once.
+        /// Add up each input across the scope first (deltas included), then evaluate once (the
+        /// default at `thread`, `process` and `host` scope: a ratio of totals, a percentile of
+        /// the merged histograms, one count).
         case reCalculate = "re-calculate"
+
+        /// The operation of a destination that names none.
+        ///
+        /// ```swift
+        /// Manifest.Operation.defaultOperation(at: .host)     // .reCalculate
+        /// Manifest.Operation.defaultOperation(at: .cluster)  // .sum
+        /// ```
+        public static func defaultOperation(at scope: Scope) -> Operation {
+            scope == .cluster ? .sum : .reCalculate
+        }
     }
 
     /// Where one result is stored.

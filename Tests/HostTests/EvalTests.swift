@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import MmStatsCore
 import MmStatsTestSupport
 import Testing
@@ -45,6 +46,55 @@ struct EvalTests {
         let second = try #require(passes.last?["values"] as? [String: Any])
         #expect(second["rate"] as? Double == 0.0, "nothing happened between the passes")
         #expect((passes.last?["elapsed_ns"] as? Int ?? 0) > 0)
+    }
+
+    @Test("by default a host entry re-calculates: ratios of totals, merged percentiles, one count, constants once")
+    func defaultOperationOverTwoFiles() throws {
+        let directory = TemporaryDirectory("eval-default-operation")
+        var writers: [StatsWriter] = []
+        for (model, requests, errors, depth, latencies) in [
+            ("A", 100, 10, 4, Array(repeating: 100, count: 99)), ("B", 300, 30, 8, [100_000]),
+        ] {
+            let stats = try StatsWriter(directory.options(application: "web", model: model))
+            try stats.counter("web.requests").increment(by: UInt64(requests))
+            try stats.counter("web.errors").increment(by: UInt64(errors))
+            try stats.gauge("queue.depth").set(Int64(depth))
+            let latency = try stats.histogram("web.latency", unit: "us")
+            for value in latencies { latency.record(UInt64(value)) }
+            writers.append(stats)
+        }
+        let manifest = directory.path + "/manifest.json"
+        try """
+        { "entries": [
+            { "destination": "ratio", "type": "float", "expression": "web.errors / web.requests", "maximum": 1 },
+            { "destination": "ratio_sum", "type": "float", "expression": "web.errors / web.requests", "operation": "sum" },
+            { "destination": "queues", "type": "integer", "expression": "count(queue.*)" },
+            { "destination": "depth_avg", "type": "float", "expression": "avg(queue.depth)" },
+            { "destination": "p50", "type": "float", "expression": "percentile(web.latency, 0.5)" },
+            { "destination": "p999", "type": "float", "expression": "percentile(web.latency, 0.999)" },
+            { "destination": "constant", "type": "integer", "expression": "2 + 3 * 4" },
+        ] }
+        """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        let result = try run(Binaries.mmstats, ["eval", "--manifest", manifest, "--json", directory.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let values = try #require(try Self.passes(result.stdout).first?["values"] as? [String: Any])
+        #expect(values["ratio"] as? Double == 40.0 / 400.0, "Σerrors / Σrequests, not a sum of ratios")
+        #expect(values["ratio_sum"] as? Double == 0.2, "sum, when asked for, adds the files' ratios")
+        #expect(values["queues"] as? Int == 1, "one name matches, however many files hold it")
+        #expect(values["depth_avg"] as? Double == 12.0, "the name's value at the host is its sum over the files")
+        let p50 = try #require(values["p50"] as? Double)
+        let p999 = try #require(values["p999"] as? Double)
+        #expect(p50 >= 100 && p50 < 102, "the median of the merged histograms (99 of 100 values are 100): \(p50)")
+        #expect(p999 >= 100_000 && p999 < 102_000, "the top of the merged histograms: \(p999)")
+        #expect(values["constant"] as? Int == 14, "a constant is evaluated once, not once per file")
+
+        // With no files at all, a constant still has its value.
+        let empty = TemporaryDirectory("eval-default-operation-empty")
+        let none = try run(Binaries.mmstats, ["eval", "--manifest", manifest, "--json", empty.path])
+        let nothing = try #require(try Self.passes(none.stdout).first?["values"] as? [String: Any])
+        #expect(nothing["constant"] as? Int == 14, "\(none.stdout)")
+        #expect(nothing["ratio"] is NSNull)
+        for writer in writers { writer.close() }
     }
 
     @Test("a broken manifest is an error naming the file, line and column; nothing is evaluated")

@@ -64,7 +64,7 @@ struct ManifestTests {
         let rate = manifest.entries[0]
         #expect(rate.index == 1)
         #expect(rate.destinations.map(\.name) == ["web.requests_per_second"])
-        #expect(rate.destinations[0].scope == .host && rate.destinations[0].operation == .sum)
+        #expect(rate.destinations[0].scope == .host && rate.destinations[0].operation == .reCalculate)
         #expect(rate.type == .float)
         #expect(rate.expression.source == "#web.requests * $HRTIME_SECOND / _DIFFTIME")
         #expect(rate.minimum == .int(0) && rate.maximum == nil && rate.defaultValue == nil)
@@ -140,7 +140,11 @@ struct ManifestTests {
         let destinations = manifest.entries.flatMap(\.destinations)
         #expect(destinations.filter { $0.scope == .host }.count == 139)
         #expect(destinations.filter { $0.scope == .cluster }.count == 63)
-        #expect(destinations.filter { $0.operation == .reCalculate }.count == 9)
+        // Node (host) destinations re-calculate: they read the node's totals, as in Traffic
+        // Server; cluster ones keep their attribute (9 re-calculate, 54 sum).
+        #expect(destinations.filter { $0.scope == .host && $0.operation == .reCalculate }.count == 139)
+        #expect(destinations.filter { $0.scope == .cluster && $0.operation == .reCalculate }.count == 9)
+        #expect(destinations.filter { $0.scope == .cluster && $0.operation == .sum }.count == 54)
         #expect(manifest.entries.filter { $0.interval == 10 }.count == 70)
         #expect(manifest.entries.filter { $0.minimum != nil }.count == 141)
         #expect(manifest.entries.filter { $0.maximum != nil }.count == 38)
