@@ -341,6 +341,7 @@ public struct Engine {
         }
         var results = EntryResults()
         results.destinations = entries[i].destinations
+        results.index = (index.generation, index.sampleCount)
         switch entry.scope {
         case .host: results.instances = .host
         case .process: results.instances = .processes(index.processes)
@@ -356,8 +357,11 @@ public struct Engine {
                 guard !relevant.isEmpty else { break }
                 results.values.append((0, Self.finish(evaluate(site, at: .host, files: sum ? relevant : nil), entry)))
             case .process:
+                // The relevant files by process, once (not filtered again for each process).
+                var filesOfProcess: [Int: [Int]] = [:]
+                if sum { for f in relevant { filesOfProcess[index.processOfFile[f], default: []].append(f) } }
                 for p in index.entryProcesses[i] {
-                    let files = sum ? relevant.filter { index.processOfFile[$0] == p } : nil
+                    let files = sum ? filesOfProcess[p] ?? [] : nil
                     results.values.append((p, Self.finish(evaluate(site, at: .process(p), files: files), entry)))
                 }
             default:
