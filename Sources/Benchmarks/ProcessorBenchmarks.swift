@@ -226,6 +226,65 @@ func syntheticPassRows(_ plan: Plan) -> [Row] {
     ]
 }
 
+// MARK: Many samples of one name per file
+
+/// Rows: a name with many samples in every file (one per dimension value, or per thread
+/// sharing a name), read by thread, process and host entries, deltas, destinations and
+/// histograms: the paths that were quadratic in the files (docs/BENCHMARKS.md, "Processor").
+func manySamplesRows(_ plan: Plan) -> [Row] {
+    func workload(files: Int, perFile: Int) -> (samples: [EngineSample], entries: [EngineEntry]) {
+        var samples: [EngineSample] = []
+        samples.reserveCapacity(files * perFile * 2)
+        for f in 0..<files {
+            let file = EngineFile(
+                path: "/dev/shm/mmstats/dims/Stats/\(10_000 + f / 10)-\(20_000 + f).mmstats",
+                pid: Int64(10_000 + f / 10),
+                startTime: 1, tid: Int64(20_000 + f))
+            for d in 0..<perFile {
+                samples.append(
+                    EngineSample(
+                        file: file, metric: "dims.requests", kind: .counter,
+                        fields: ["value": .int(Int64(f * perFile + d))]))
+                samples.append(
+                    EngineSample(
+                        file: file, metric: "dims.latency", fields: [:],
+                        buckets: [EngineBucket(upperBound: Double(d % 8 + 1), count: 1)]))
+            }
+        }
+        let compiler = ExpressionCompiler()
+        var entries: [EngineEntry] = []
+        for (name, text, scope) in [
+            ("t", "#dims.requests", EngineScope.thread), ("p", "#dims.requests", .process),
+            ("h", "#dims.requests", .host), ("u", "t * 2", .thread), ("q", "t", .process),
+            ("tl", "percentile(dims.latency, 0.99)", .thread), ("pl", "percentile(dims.latency, 0.99)", .process),
+        ] {
+            guard let expression = try? compiler.compile(text) else { fail("compiling '\(text)'") }
+            entries.append(
+                EngineEntry(
+                    destinations: [name], type: .float, expression: expression, scope: scope, operation: .reCalculate))
+        }
+        return (samples, entries)
+    }
+    var rows: [Row] = []
+    for (files, perFile) in [(1_000, 2), (2_000, 2), (1, 2_000)] {
+        let (samples, entries) = workload(files: files, perFile: perFile)
+        let clock = StatsClock.manual(at: 1_000_000_000)
+        var engine = makeEngine(entries, clock: clock)
+        let inputs = EngineInputs(samples: samples, generation: 1)
+        _ = engine.run(inputs)
+        let timing = timePasses(plan, passes: plan.quick ? 1 : 3) {
+            clock.advance(by: 1_000_000_000)
+            return passDigest(engine.run(inputs))
+        }
+        rows.append(
+            Row(
+                operation:
+                    "`Engine.run`, 7 thread, process and host entries over \(files) file(s) × \(perFile) samples of each of 2 names (ns/pass)",
+                mmstats: timing, baseline: nil, baselineName: "none", target: nil))
+    }
+    return rows
+}
+
 // MARK: End to end: real stats files
 
 /// What a pass of the host reads: every metric of every file as samples (the logic of

@@ -26,8 +26,8 @@ func removeTree(_ path: String) {
 
 /// The groups of rows, in the order they run; `--only` picks some of them.
 let groups = [
-    "writer", "api", "kinds", "histogram", "window", "reader", "processor", "processor-files", "diagnostics",
-    "interference",
+    "writer", "api", "kinds", "histogram", "window", "reader", "processor", "processor-many", "processor-files",
+    "diagnostics", "interference",
 ]
 let usage =
     "usage: mmstats-benchmarks [--quick] [--json] [--only GROUP[,GROUP...]] [--ats PATH]\n"
@@ -86,6 +86,7 @@ let rows =
     + run("kinds") { kindRows(plan, root: root) } + run("histogram") { histogramRows(plan, root: root) }
     + run("window") { windowRows(plan, root: root) } + run("reader") { readerRows(plan, root: root) }
     + run("processor") { processorRows(plan, atsPath: atsPath) }
+    + run("processor-many") { manySamplesRows(plan) }
     + run("processor-files") { endToEndRows(plan, root: root) }
 let diagnostics = run("diagnostics") { diagnosticRows(plan, root: root) }
 let interference = run("interference") { interferenceResults(plan, root: root) }

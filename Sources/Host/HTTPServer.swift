@@ -1,4 +1,5 @@
 import MmStatsCore
+import Processor
 
 #if canImport(Glibc)
     import Glibc
@@ -50,43 +51,6 @@ struct HTTPResponse {
         default: "Status"
         }
     }
-}
-
-/// Where `HTTPServer` listens: an IPv4 or IPv6 address and a port (0: any free port).
-struct ListenAddress: Equatable {
-    var host: String
-    var port: UInt16
-    var isIPv6: Bool
-
-    /// `127.0.0.1:9464`, `0.0.0.0:80`, `[::1]:9464`, `localhost:9464`.
-    static func parse(_ text: String) -> ListenAddress? {
-        var host: Substring
-        var portText: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { return nil }
-            host = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { return nil }
-            portText = rest.dropFirst()
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { return nil }
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-        }
-        guard !portText.isEmpty, portText.allSatisfy(\.isASCII), portText.allSatisfy(\.isNumber),
-            let port = UInt16(portText)
-        else { return nil }
-        if host == "localhost" { host = "127.0.0.1" }
-        let isIPv6 = host.contains(":")
-        // The address must parse as one: no names are resolved.
-        var buffer = [UInt8](repeating: 0, count: 16)
-        let status = String(host).withCString { inet_pton(isIPv6 ? AF_INET6 : AF_INET, $0, &buffer) }
-        guard status == 1 else { return nil }
-        return ListenAddress(host: String(host), port: port, isIPv6: isIPv6)
-    }
-
-    /// `http://HOST:PORT` as a client writes it.
-    var url: String { isIPv6 ? "http://[\(host)]:\(port)" : "http://\(host):\(port)" }
 }
 
 /// A small HTTP/1.1 server on non-blocking sockets and one `poll` loop: every connection has

@@ -32,6 +32,8 @@ final class ProcessorLoop {
     private var defaultNames: (counters: [String], histograms: [String]) = ([], [])
     /// Problems reported during the previous pass (each is reported once while it lasts).
     private var reported: Set<String> = []
+    /// The results file's failure in the previous pass, if any (reported once while it lasts).
+    private var publishFailure: String?
     /// Passes run so far.
     private(set) var passes = 0
 
@@ -143,9 +145,14 @@ final class ProcessorLoop {
         let result = engine.run(inputs)
         passes += 1
         do {
-            try results.publish(result, entries: engine.entries)
+            for problem in try results.publish(result, entries: engine.entries) {
+                printError("mmstats \(command): \(problem)".terminalSafe)
+            }
+            publishFailure = nil
         } catch {
-            printError(error.description.terminalSafe)
+            // (Creating a fresh results file failed: reported once while it lasts.)
+            if publishFailure != error.description { printError(error.description.terminalSafe) }
+            publishFailure = error.description
         }
         return result
     }

@@ -12,6 +12,27 @@ import Synchronization
 /// bit 1 reload (SIGHUP). Set by the handler (an atomic OR is async-signal-safe).
 let runSignals = Atomic<UInt32>(0)
 
+/// The self-pipe `Run.sleep(until:)` polls and the signal handler writes to (-1: none yet).
+struct WakePipe: AtomicRepresentable {
+    var read: Int32
+    var write: Int32
+
+    typealias AtomicRepresentation = UInt64.AtomicRepresentation
+
+    static func encodeAtomicRepresentation(_ value: WakePipe) -> AtomicRepresentation {
+        UInt64.encodeAtomicRepresentation(
+            UInt64(UInt32(bitPattern: value.read)) << 32 | UInt64(UInt32(bitPattern: value.write)))
+    }
+
+    static func decodeAtomicRepresentation(_ storage: consuming AtomicRepresentation) -> WakePipe {
+        let bits = UInt64.decodeAtomicRepresentation(storage)
+        return WakePipe(
+            read: Int32(bitPattern: UInt32(bits >> 32)), write: Int32(bitPattern: UInt32(truncatingIfNeeded: bits)))
+    }
+}
+
+let runWakePipe = Atomic<WakePipe>(WakePipe(read: -1, write: -1))
+
 /// `mmstats run [--manifest FILE] …`: evaluates a manifest (or the built-in default) every
 /// interval and publishes the results in the host's own stats file.
 /// A command's exit status, as an error that ends it early.
@@ -149,19 +170,55 @@ enum Run {
     }
 
     /// Sleeps until the monotonic time `deadline`, waking early for a signal.
+    ///
+    /// The handler also writes a byte to a pipe this polls (the self-pipe), so a signal that
+    /// arrives between the check of `runSignals` and the wait still ends the wait at once;
+    /// a bare `clock_nanosleep` would sleep the whole interval then.
     static func sleep(until deadline: UInt64) {
-        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-        while runSignals.load(ordering: .relaxed) == 0 {
-            let status = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil)
-            if status != EINTR { return }
+        let wake = runWakePipe.load(ordering: .relaxed)
+        while runSignals.load(ordering: .acquiring) == 0 {
+            let now = mmstats_now()
+            guard now < deadline else { return }
+            let milliseconds = Int32(min((deadline - now + 999_999) / 1_000_000, UInt64(Int32.max)))
+            guard wake.read >= 0 else {
+                // No pipe (could not be made): wait in short steps so a signal waits at most one.
+                _ = poll(nil, 0, min(milliseconds, 100))
+                continue
+            }
+            var descriptor = pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)
+            if poll(&descriptor, 1, milliseconds) > 0 { drainWakePipe(wake.read) }
         }
+    }
+
+    /// Empties the self-pipe (non-blocking): one wake per signal is enough.
+    private static func drainWakePipe(_ fd: Int32) {
+        var bytes = [UInt8](repeating: 0, count: 64)
+        while bytes.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
     }
 
     static func installSignalHandlers() {
         _ = runSignals.load(ordering: .relaxed)  // initialized before any handler can run
+        if runWakePipe.load(ordering: .relaxed).read < 0 {
+            var fds: [Int32] = [-1, -1]
+            if pipe(&fds) == 0 {
+                for fd in fds {
+                    _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                }
+                runWakePipe.store(WakePipe(read: fds[0], write: fds[1]), ordering: .releasing)
+            }
+        }
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { signal in
-            runSignals.bitwiseOr(signal == SIGHUP ? 2 : 1, ordering: .relaxed)
+            runSignals.bitwiseOr(signal == SIGHUP ? 2 : 1, ordering: .releasing)
+            // Then wake the sleep (write is async-signal-safe; a full pipe already wakes it).
+            let fd = runWakePipe.load(ordering: .acquiring).write
+            if fd >= 0 {
+                let saved = errno
+                var byte: UInt8 = 1
+                _ = write(fd, &byte, 1)
+                errno = saved
+            }
         }
         sigemptyset(&action.sa_mask)
         action.sa_flags = 0  // no SA_RESTART: the sleep returns at once

@@ -1,5 +1,6 @@
 import ExternalPlugins
 import MmStatsCore
+import Processor
 import Synchronization
 
 #if canImport(Glibc)

@@ -146,7 +146,11 @@ public final class PluginRegistry: Sendable {
                 layouts[layout.id.rawValue] = layout
             }
             for evaluator in plugin.evaluators {
-                if evaluators[evaluator.name] != nil { throw taken("evaluator '\(evaluator.name)'") }
+                if evaluators[evaluator.name] != nil {
+                    // Name the owner: the processor's plugin holds the built-in functions.
+                    let owner = state.plugins.first { $0.evaluators.contains { $0.name == evaluator.name } }
+                    throw taken("evaluator '\(evaluator.name)'" + (owner.map { " (by plugin \($0.name))" } ?? ""))
+                }
                 evaluators[evaluator.name] = evaluator
             }
             state.plugins.append(plugin)

@@ -89,8 +89,7 @@ extension Engine {
         }
         if !r.oneSamplePerFile {
             // Files in the order of their first sample with a value.
-            let inside = Set(r.slots(at: site.place))
-            for slot in sourceValues.orders[r.id] ?? [] where inside.contains(slot) {
+            for slot in sourceValues.orderedSlots(r, at: site.place) {
                 guard add(slot) else { return nil }
             }
         } else {
@@ -178,6 +177,15 @@ extension Engine {
     {
         if let results = destinationResults(name) {
             var result: [(key: Contributor, value: Number, kind: EngineSampleKind)] = []
+            if let aligned = alignedContributions(results, at: place) {
+                // Only the instances that can enclose or lie within the place, not all of them.
+                for position in aligned {
+                    if let value = results.value(atPosition: position) {
+                        result.append((.destination(results.instances[position]), value, .gauge))
+                    }
+                }
+                return result
+            }
             results.forEachValue { other, value in
                 if instance.encloses(other) || other.encloses(instance) {
                     result.append((.destination(other), value, .gauge))
@@ -187,17 +195,32 @@ extension Engine {
         }
         guard let r = index.resolved[name] else { return [] }
         var result: [(key: Contributor, value: Number, kind: EngineSampleKind)] = []
-        var slots = r.slots(at: place)
-        if !r.oneSamplePerFile {
-            // Files in the order of their first sample with a value.
-            let inside = Set(slots)
-            slots = (sourceValues.orders[r.id] ?? []).filter { inside.contains($0) }
-        }
-        for slot in slots {
+        // Files in the order of their first sample with a value.
+        for slot in r.oneSamplePerFile ? r.slots(at: place) : sourceValues.orderedSlots(r, at: place) {
             guard let value = sourceValues.contributions[r.slotBase + slot] else { continue }
             result.append((.file(index.files[r.slotFiles[slot]]), value, sourceValues.kinds[r.slotBase + slot]))
         }
         return result
+    }
+
+    /// The positions of `results` (ascending) at instances that enclose or lie within
+    /// `place`, when the results were computed over the current index (their positions are
+    /// the index's); nil otherwise (then every instance is checked).
+    func alignedContributions(_ results: EntryResults, at place: EnginePlace) -> [Int]? {
+        guard let stamp = results.index, stamp.generation == index.generation, stamp.samples == index.sampleCount
+        else { return nil }
+        switch (results.instances, place) {
+        case (.host, _): return [0]
+        case (_, .host): return nil  // every instance lies within the host
+        case (.processes(let processes), .process(let p)):
+            return processes.count == index.processes.count ? [p] : nil
+        case (.processes(let processes), .file(let f)):
+            return processes.count == index.processes.count ? [index.processOfFile[f]] : nil
+        case (.files(let files), .file(let f)):
+            return files.count == index.files.count ? [f] : nil
+        case (.files(let files), .process(let p)):
+            return files.count == index.files.count ? index.filesOfProcess[p] : nil
+        }
     }
 
     /// The latest results of the entry computing `name`, once it has run.

@@ -100,6 +100,23 @@ public struct Engine {
                 throw EngineError(description: "\(label): field 'interval': \(interval) is not 0 to 1e9 seconds")
             }
         }
+        // The compiler checks calls against the built-in functions (`ExpressionFunction.standard`):
+        // an evaluator of another type under one of their names would be checked as one and run
+        // as the other, so it is refused, naming its plugin.
+        for evaluator in evaluators {
+            guard let builtin = BuiltinEvaluators.all.first(where: { $0.name == evaluator.name }),
+                ObjectIdentifier(type(of: builtin)) != ObjectIdentifier(type(of: evaluator))
+            else { continue }
+            let plugin = PluginRegistry.shared.plugins.first { plugin in
+                plugin.evaluators.contains {
+                    $0.name == evaluator.name && ObjectIdentifier(type(of: $0)) == ObjectIdentifier(type(of: evaluator))
+                }
+            }
+            throw EngineError(
+                description: (plugin.map { "plugin \($0.name): " } ?? "")
+                    + "evaluator '\(evaluator.name)' has the name of a built-in function; plugins cannot replace "
+                    + "built-in functions (docs/PLUGINS.md), so give it another name")
+        }
         self.entries = entries
         self.clock = clock
         var table: [String: any Evaluator] = [:]
@@ -324,6 +341,7 @@ public struct Engine {
         }
         var results = EntryResults()
         results.destinations = entries[i].destinations
+        results.index = (index.generation, index.sampleCount)
         switch entry.scope {
         case .host: results.instances = .host
         case .process: results.instances = .processes(index.processes)
@@ -339,8 +357,11 @@ public struct Engine {
                 guard !relevant.isEmpty else { break }
                 results.values.append((0, Self.finish(evaluate(site, at: .host, files: sum ? relevant : nil), entry)))
             case .process:
+                // The relevant files by process, once (not filtered again for each process).
+                var filesOfProcess: [Int: [Int]] = [:]
+                if sum { for f in relevant { filesOfProcess[index.processOfFile[f], default: []].append(f) } }
                 for p in index.entryProcesses[i] {
-                    let files = sum ? relevant.filter { index.processOfFile[$0] == p } : nil
+                    let files = sum ? filesOfProcess[p] ?? [] : nil
                     results.values.append((p, Self.finish(evaluate(site, at: .process(p), files: files), entry)))
                 }
             default:

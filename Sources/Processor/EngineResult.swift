@@ -214,6 +214,20 @@ struct EntryResults: Sendable {
     var instances = EngineInstances.host
     var fill: Number?
     var values: [(position: Int, value: Number?)] = []
+    /// The index the results were computed over (its generation and sample count): when it is
+    /// the engine's current one, `instances` are its processes or files, position for position.
+    var index: (generation: UInt64, samples: Int)?
+
+    /// The value at instance position `position` (binary search in `values`, else `fill`).
+    func value(atPosition position: Int) -> Number? {
+        var low = 0
+        var high = values.count
+        while low < high {
+            let middle = (low + high) / 2
+            if values[middle].position < position { low = middle + 1 } else { high = middle }
+        }
+        return low < values.count && values[low].position == position ? values[low].value : fill
+    }
 
     /// How many results: one per destination and instance (none before the entry ran).
     var count: Int { destinations.isEmpty ? 0 : destinations.count * instances.count }

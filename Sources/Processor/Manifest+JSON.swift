@@ -129,10 +129,10 @@ struct ManifestLoader {
                 guard let fields = object(member.node, "outputs", keys: ["listen"]) else { continue }
                 for field in fields {
                     guard let text = string(field.node, "outputs.listen") else { continue }
-                    if text.value.isEmpty || text.value.utf8.count > 256 || !text.value.contains(":") {
-                        fail(field.node.position, "outputs.listen", "expected ADDRESS:PORT, such as 127.0.0.1:9464")
-                    } else {
-                        outputs.listen = text.value
+                    // The parser `mmstats serve --listen` uses: an address it would refuse is an error here.
+                    switch ListenAddress.validate(text.value) {
+                    case .success: outputs.listen = text.value
+                    case .failure(let error): fail(field.node.position, "outputs.listen", error.description)
                     }
                 }
             case "interval":

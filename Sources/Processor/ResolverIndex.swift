@@ -35,6 +35,10 @@ struct EngineIndex {
         /// samples grouped by file, in file order).
         var slotOfSortedFile: [Int] = []
         var slotOfSortedProcess: [Int] = []
+        /// Per slot, when a file holds several samples (`oneSamplePerFile` false): its samples'
+        /// indices, ascending, so that a file's or process's samples are found without
+        /// scanning every sample of the name (which made a pass quadratic in the files).
+        private(set) var samplesOfSlot: [[Int]] = []
 
         init(
             id: Int, slotBase: Int, processBase: Int, indices: [Int], field: String, fileOfSample: [Int],
@@ -94,6 +98,10 @@ struct EngineIndex {
                 processSlotOfSample.append(processSlotOfSlot[slot])
             }
             oneSamplePerFile = slotFiles.count == indices.count
+            if !oneSamplePerFile {
+                samplesOfSlot = Array(repeating: [], count: slotFiles.count)
+                for (j, slot) in slotOfSample.enumerated() { samplesOfSlot[slot].append(indices[j]) }
+            }
             files = slotFiles.sorted()
             if files != slotFiles {
                 slotOfSortedFile = slotFiles.indices.sorted { slotFiles[$0] < slotFiles[$1] }
@@ -125,16 +133,20 @@ struct EngineIndex {
             }
         }
 
-        /// The indices of the samples within an instance, in sample order.
+        /// The indices of the samples within an instance, in sample order; linear in those
+        /// samples (n log n for a process whose files hold several), not in all of the name's.
         func indices(at place: EnginePlace) -> [Int] {
             switch place {
             case .host: return indices
             case .process(let p):
                 guard let wanted = slot(ofProcess: p) else { return [] }
-                return indices.indices.filter { processSlotOfSample[$0] == wanted }.map { indices[$0] }
+                // With one sample per file, slot k is sample k: the slots, ascending, are in sample order.
+                if oneSamplePerFile { return slotsOfProcess[wanted].map { indices[$0] } }
+                if slotsOfProcess[wanted].count == 1 { return samplesOfSlot[slotsOfProcess[wanted][0]] }
+                return slotsOfProcess[wanted].flatMap { samplesOfSlot[$0] }.sorted()
             case .file(let f):
                 guard let wanted = slot(ofFile: f) else { return [] }
-                return indices.indices.filter { slotOfSample[$0] == wanted }.map { indices[$0] }
+                return oneSamplePerFile ? [indices[wanted]] : samplesOfSlot[wanted]
             }
         }
     }

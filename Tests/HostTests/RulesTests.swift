@@ -51,6 +51,26 @@ struct RulesTests {
         #expect(check.stdout.contains("SUCCESS: 4 rules found"), "\(check.stdout)")
     }
 
+    @Test(
+        "rule names are /metrics names (docs/SERVE.md \"Names\"): lower snake case, ':' and '.' to '_', runs of '_' as one"
+    )
+    func ruleNames() throws {
+        let dir = TemporaryDirectory("rules-names")
+        let manifest = dir.path + "/m.json"
+        try write(
+            """
+            { "entries": [
+              { "destinations": [{ "name": "cluster:jobsOK__sum", "scope": "cluster", "operation": "re-calculate" }],
+                "type": "float", "expression": "web.requestCount" },
+            ] }
+            """, to: manifest)
+        let result = try run(Binaries.mmstats, ["rules", "--manifest", manifest])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains(#"record: "cluster_jobs_ok_sum""#), "\(result.stdout)")
+        #expect(result.stdout.contains("web_request_count"), "\(result.stdout)")
+        #expect(result.stdout.contains("cluster:jobsOK__sum"), "the label keeps the original name")
+    }
+
     @Test("a function without a PromQL form is an error naming the entry; no cluster entries is an empty group")
     func errorsAndEmpty() throws {
         let dir = TemporaryDirectory("rules-errors")

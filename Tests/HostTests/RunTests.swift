@@ -198,6 +198,41 @@ struct RunTests {
         #expect(!FileManager.default.fileExists(atPath: results), "SIGTERM removes the results file")
     }
 
+    @Test("a long interval: each SIGHUP reloads and runs a pass at once, SIGTERM stops at once and removes the file")
+    func signalsWakeTheSleep() throws {
+        let dir = TemporaryDirectory("run-signals")
+        let stats = try StatsWriter(dir.options(application: "web", model: "Http"))
+        try stats.counter("jobs").increment(by: 100)
+        let manifest = dir.path + "/m.json"
+        func manifestText(_ extra: Int) -> String {
+            #"{ "sources": { "applications": ["web"] }, "entries": [ "#
+                + #"{ "destination": "e\#(extra)", "type": "integer", "expression": "jobs + \#(extra)" } ] }"#
+        }
+        try write(manifestText(0), to: manifest)
+        // 600 s between passes: a pass seen after a signal was woken by it, not by the clock.
+        let host = try HostProcess(["run", "--manifest", manifest, "--root", dir.path, "--interval", "600", "--json"])
+        // A missed signal would sleep 600 s: kill the process well before, so the test fails instead of hanging.
+        let watchdog = DispatchWorkItem { host.signal(SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: watchdog)
+        defer { watchdog.cancel() }
+        #expect(values(host.pass())["e0"] as? Int64 == 100)
+        let folder = dir.path + "/mmstats/processor"
+        let results = folder + "/" + ((try? FileManager.default.contentsOfDirectory(atPath: folder))?.first ?? "")
+        // Each signal right after a pass is printed: when the process is about to sleep.
+        for k in 1...25 {
+            try write(manifestText(k), to: manifest)
+            host.signal(SIGHUP)
+            let after = values(host.pass())
+            #expect(after["e\(k)"] as? Int64 == Int64(100 + k), "pass after SIGHUP \(k): \(after)")
+            if after.isEmpty { break }
+        }
+        host.signal(SIGTERM)
+        let (status, stderr) = host.finish()
+        #expect(status == 0, "\(stderr)")
+        #expect(stderr.components(separatedBy: "reloaded").count - 1 == 25, "\(stderr)")
+        #expect(!FileManager.default.fileExists(atPath: results), "SIGTERM removes the results file")
+    }
+
     @Test("no manifest: the built-in default sums and rates every counter and gives percentiles of every histogram")
     func builtInDefault() throws {
         let dir = TemporaryDirectory("run-default")

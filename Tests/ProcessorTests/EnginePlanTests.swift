@@ -233,4 +233,59 @@ struct EngineReloadRoleTests {
             #expect(engine.run(inputs(110))["d"] == .int(30))  // not 330: counted from the remembered 300
         }
     }
+
+    @Test("many samples of one name per file: sums, deltas, destinations and histograms per file, process and host")
+    func manySamplesPerFile() throws {
+        // 1,000 files (4 per process), 2 samples of `x` and 2 of `lat` each; and one file with 2,000 of `y`.
+        let clock = StatsClock.manual(at: 0)
+        var engine = try Engine(
+            entries: [
+                entry("t", "#x", type: .integer, scope: .thread), entry("p", "#x", type: .integer, scope: .process),
+                entry("h", "x", type: .integer), entry("u", "t * 2", type: .integer, scope: .thread),
+                entry("q", "t", type: .integer, scope: .process),
+                entry("ps", "#x", type: .integer, scope: .process, operation: .sum),
+                entry("pl", "percentile(lat, 1)", scope: .process), entry("tl", "percentile(lat, 0.5)", scope: .thread),
+                entry("ys", "y", type: .integer), entry("dys", "#y", type: .integer, scope: .thread),
+            ], clock: clock)
+        let files = (0..<1000).map { file(Int64($0 / 4), Int64($0 % 4)) }
+        let big = file(9999)
+        func inputs(_ step: Int64) -> EngineInputs {
+            var samples: [EngineSample] = []
+            for (i, f) in files.enumerated() {
+                for k in Int64(0)..<2 {
+                    samples.append(sample(f, "x", .int(Int64(i) * 10 + k + step), .counter))
+                    samples.append(
+                        EngineSample(
+                            file: f, metric: "lat", fields: [:],
+                            buckets: [EngineBucket(upperBound: Double(i % 4 + 1), count: 1)]))
+                }
+            }
+            for j in Int64(0)..<2000 { samples.append(sample(big, "y", .int(j + step), .counter)) }
+            return EngineInputs(samples: samples, generation: 1)
+        }
+        _ = engine.run(inputs(0))
+        clock.advance(by: second)
+        let pass = engine.run(inputs(1))
+        var byKey: [String: Number] = [:]
+        for result in pass.results {
+            if let value = result.value { byKey["\(result.destination) \(result.instance)"] = value }
+        }
+        for (i, f) in files.enumerated() where i % 97 == 0 {
+            #expect(pass["t", .thread(f)] == .int(2))  // both samples grew by 1
+            #expect(pass["u", .thread(f)] == .int(4))
+            #expect(pass["tl", .thread(f)] == .double(Double(i % 4 + 1)))
+        }
+        for pid in Int64(0)..<250 where pid % 31 == 0 {
+            let process = EngineInstance.process(pid: pid, startTime: 0)
+            #expect(pass["p", process] == .int(8))
+            #expect(pass["q", process] == .int(8))
+            #expect(pass["ps", process] == .int(8))
+            #expect(pass["pl", process] == .double(4))
+        }
+        // Σ over i, k of (10 i + k + 1) = 10 × 2 × 499,500 + 1,000 × (0 + 1) + 2,000.
+        #expect(pass["h"] == .int(9_990_000 + 1000 + 2000))
+        #expect(pass["ys"] == .int(1_999_000 + 2000))
+        #expect(pass["dys", .thread(big)] == .int(2000))
+        #expect(byKey.count == 1000 * 3 + 250 * 4 + 1 + 1 + 1)
+    }
 }

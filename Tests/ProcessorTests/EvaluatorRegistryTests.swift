@@ -65,6 +65,35 @@ struct EvaluatorRegistryTests {
         }
     }
 
+    @Test("an evaluator named like a built-in is refused by the registry and by the engine, never half-used")
+    func builtinNamesAreNotOverridden() throws {
+        /// A `rate` that would take a value, not a metric, and answer 42.
+        struct FakeRate: Evaluator {
+            let name = "rate"
+            var parameters: [EvaluatorParameter] { [.value] }
+            func evaluate(_ inputs: [Value], context: EvaluationContext) throws -> Value? { .int(42) }
+        }
+        // The registry holding the processor's plugin: the name is taken, and the owner named.
+        #expect {
+            try registry().register(Plugin(name: "thief", version: "1", evaluators: [FakeRate()]))
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("plugin thief") && text.contains("'rate'") && text.contains("by plugin processor")
+        }
+        // An engine given it directly (a registry without the processor's plugin): refused, not
+        // compiled as the built-in `rate(metric)` and run as the plugin's.
+        #expect {
+            _ = try Engine(entries: [entry("r", "rate(x)")], evaluators: [FakeRate()])
+        } throws: { error in
+            "\(error)".contains("evaluator 'rate' has the name of a built-in function")
+        }
+        // The built-ins themselves (as a reload passes them back) are fine.
+        var engine = try Engine(entries: [entry("r", "abs(x)")], evaluators: ProcessorPlugin.plugin.evaluators)
+        engine = try engine.reloaded(with: [entry("r", "abs(x)")])
+        let pass = engine.run(EngineInputs(samples: [sample(file(1), "x", .int(-3))], generation: 1))
+        #expect(pass.results.first?.value == .double(3))
+    }
+
     @Test("a user's evaluators compile by name with their parameters, and the engine resolves each kind")
     func userEvaluators() throws {
         let registry = try registry()

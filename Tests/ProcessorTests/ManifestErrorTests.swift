@@ -40,6 +40,38 @@ struct ManifestErrorTests {
         #expect(errors(#"{ "entries": [ "\uD800" ] }"#) == [#"m.json:1:17: unpaired surrogate in \u escape"#])
     }
 
+    @Test("outputs.listen is checked by the parser `serve --listen` uses, the error naming file, field and column")
+    func listen() throws {
+        func listen(_ value: String) -> [String] {
+            errors("{ \"outputs\": {\n  \"listen\": \"\(value)\" },\n  \"entries\": [] }")
+        }
+        #expect(
+            listen("127.0.0.1:70000") == [
+                "m.json:2:13: outputs.listen: the port '70000' is not a whole number from 0 to 65535"
+            ])
+        #expect(
+            listen("127.0.0.1:") == ["m.json:2:13: outputs.listen: the port '' is not a whole number from 0 to 65535"])
+        #expect(
+            listen("web.example:9464") == [
+                "m.json:2:13: outputs.listen: 'web.example' is not an IPv4 address, [IPv6] address or localhost "
+                    + "(names are not resolved)"
+            ])
+        #expect(listen("1.2.3:80").count == 1)
+        #expect(
+            listen("") == [
+                "m.json:2:13: outputs.listen: expected ADDRESS:PORT, such as 127.0.0.1:9464, not an empty string"
+            ])
+        #expect(listen("[::1:80") == ["m.json:2:13: outputs.listen: an IPv6 address needs its closing ']'"])
+        for good in ["127.0.0.1:9464", "0.0.0.0:0", "[::1]:9464", "localhost:80"] {
+            #expect(listen(good).isEmpty, "\(good)")
+            let parsed = try Manifest.parse(
+                Array("{ \"outputs\": { \"listen\": \"\(good)\" }, \"entries\": [] }".utf8), file: "m.json")
+            #expect(parsed.outputs.listen == good)
+        }
+        #expect(ListenAddress.parse("localhost:80") == ListenAddress(host: "127.0.0.1", port: 80, isIPv6: false))
+        #expect(ListenAddress.parse("[::1]:9464")?.url == "http://[::1]:9464")
+    }
+
     @Test("unknown keys, wrong types and bad values name the entry and the field")
     func fields() {
         #expect(
