@@ -4,7 +4,7 @@
 # prometheus_client's MultiProcessCollector over the files of N processes with the same metrics.
 #
 #   Benchmarks/Peers/collection.sh              N = 100, 1,000 and 10,000; 5 runs; 7 later scans
-#   COUNTS="100 1000" RUNS=3 SCANS=5 Benchmarks/Peers/collection.sh
+#   COUNTS="100 1000" RUNS=3 SCANS=5 RESULTS=/tmp/raw.txt Benchmarks/Peers/collection.sh
 #
 # Needs PyPI (prometheus_client, pinned below, goes into a venv under Benchmarks/Peers/.build)
 # and about 200 MB in /dev/shm for N = 10,000. Not run by CI, which only builds the package.
@@ -53,7 +53,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-results="$work/results"
+# One line per run and side; RESULTS=FILE keeps them.
+results=${RESULTS:-$work/results}
 : >"$results"
 
 echo "machine: $(nproc) cores, Linux $(uname -r), $("$python" --version)," \
