@@ -90,8 +90,11 @@ for n in $counts; do
 
     for ((run = 1; run <= runs; run++)); do
         echo "N=$n run $run/$runs" >&2
-        echo "n=$n $("$bin" collection-read "$root" "$n" "$scans")" >>"$results"
-        echo "n=$n $("$python" collection.py collect "$prometheus" "$n" "$scans")" >>"$results"
+        # Assigned first, so that set -e stops the script when either side fails.
+        line=$("$bin" collection-read "$root" "$n" "$scans")
+        echo "n=$n $line" >>"$results"
+        line=$("$python" collection.py collect "$prometheus" "$n" "$scans")
+        echo "n=$n $line" >>"$results"
     done
 
     stop_writers

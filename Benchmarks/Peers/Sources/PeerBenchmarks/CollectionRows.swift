@@ -100,7 +100,14 @@ func listStatsFiles(_ root: String) -> [String] {
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
             if name.hasPrefix(".") { continue }
-            body(name, entry.pointee.d_type)
+            var type = entry.pointee.d_type
+            if type == UInt8(DT_UNKNOWN) {  // file systems that do not fill d_type in
+                var info = stat()
+                guard lstat(directory + "/" + name, &info) == 0 else { continue }
+                let format = info.st_mode & S_IFMT
+                type = UInt8(format == S_IFDIR ? DT_DIR : format == S_IFREG ? DT_REG : DT_UNKNOWN)
+            }
+            body(name, type)
         }
         closedir(handle)
     }
@@ -202,7 +209,7 @@ func collectionRead(root: String, files: Int, scans: Int) -> Never {
         let result = scan(root, readers: &readers)
         let cpu = processCPUNanoseconds() - startCPU
         let wall = monotonicNanoseconds() - start
-        sink(UInt64(result.sum))
+        sink(result.sum.bitPattern)
         let expected = files * CollectionContent.valuesPerFile
         guard result.files == files, result.errors == 0, result.values == expected else {
             fail(
