@@ -3,6 +3,9 @@
 // See docs/BENCHMARKS.md ("Against the libraries users would pick instead").
 //
 //   swift run -c release --package-path Benchmarks/Peers peer-benchmarks [--quick]
+//
+// The collection benchmark (reading N live files against prometheus_client's multiprocess
+// collection) is Benchmarks/Peers/collection.sh, which uses the subcommands in CollectionRows.swift.
 import MmStatsCore
 import MmStatsMetricsBackend
 
@@ -12,7 +15,31 @@ import MmStatsMetricsBackend
     import Musl
 #endif
 
-let usage = "usage: peer-benchmarks [--quick]\n  --quick: shorter and fewer runs, for smoke runs"
+let usage = """
+    usage: peer-benchmarks [--quick]
+      --quick: shorter and fewer runs, for smoke runs
+    collection (Benchmarks/Peers/collection.sh runs these):
+      peer-benchmarks collection-writer ROOT FIRST COUNT
+      peer-benchmarks collection-read ROOT FILES SCANS
+    """
+
+/// The collection subcommands (CollectionRows.swift), which take whole numbers after the root.
+let arguments = Array(CommandLine.arguments.dropFirst())
+if let command = arguments.first, command.hasPrefix("collection-") {
+    let numbers = arguments.dropFirst(2).compactMap { Int($0) }
+    guard arguments.count == 4, numbers.count == 2, numbers.allSatisfy({ $0 >= 0 }) else {
+        print(usage)
+        exit(2)
+    }
+    switch command {
+    case "collection-writer": collectionWriter(root: arguments[1], first: numbers[0], count: numbers[1])
+    case "collection-read": collectionRead(root: arguments[1], files: numbers[0], scans: numbers[1])
+    default:
+        print(usage)
+        exit(2)
+    }
+}
+
 var quick = false
 for argument in CommandLine.arguments.dropFirst() {
     switch argument {
