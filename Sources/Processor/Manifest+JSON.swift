@@ -109,7 +109,8 @@ struct ManifestLoader {
                 for field in fields {
                     let values = strings(field.node, "sources.\(field.key)")
                     switch field.key {
-                    case "roots": sources.roots = values
+                    // Relative to the manifest's directory, as `plugins` are.
+                    case "roots": sources.roots = values.map { Manifest.resolve($0, relativeTo: file) }
                     case "files": sources.files = values
                     case "applications": sources.applications = values
                     default: sources.models = values
