@@ -109,8 +109,9 @@ struct ManifestLoader {
                 for field in fields {
                     let values = strings(field.node, "sources.\(field.key)")
                     switch field.key {
-                    // Relative to the manifest's directory, as `plugins` are.
-                    case "roots": sources.roots = values.map { Manifest.resolve($0, relativeTo: file) }
+                    case "roots":
+                        // Relative to the manifest's directory, as `plugins` are.
+                        sources.roots = values.map { $0.isEmpty ? $0 : Manifest.resolve($0, relativeTo: file) }
                     case "files": sources.files = values
                     case "applications": sources.applications = values
                     default: sources.models = values
