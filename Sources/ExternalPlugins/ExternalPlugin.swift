@@ -1,5 +1,6 @@
 import CMmStatsPlugin
 import MmStatsCore
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -35,8 +36,11 @@ public enum ExternalPlugin {
     /// }
     /// ```
     public static func load(path: String) throws(MmStatsError) -> Plugin {
-        let resolved = try PluginFile.check(path)
-        let handle = try open(resolved, shownAs: path)
+        try load(try PluginFile.check(path), shownAs: path)
+    }
+
+    private static func load(_ file: PluginFile, shownAs path: String) throws(MmStatsError) -> Plugin {
+        let handle = try open(file.resolved, shownAs: path)
         guard let symbol = dlsym(handle, entrySymbol) else {
             throw missingEntry(handle, path: path)
         }
@@ -46,9 +50,22 @@ public enum ExternalPlugin {
         return try DescriptorReader(path: path).plugin(descriptor)
     }
 
+    /// The shared objects `loadPlugins` has registered, by registry and file identity: the
+    /// plugin's name and the path it was loaded from.
+    private static let registeredFiles = Mutex<[RegisteredFile: (name: String, path: String)]>([:])
+
+    private struct RegisteredFile: Hashable {
+        let registry: ObjectIdentifier
+        let file: PluginFile.ID
+    }
+
     /// Loads plugins by spec and registers them: a spec containing `/` is the path of a shared
     /// object (``load(path:)``); any other spec names a compiled-in plugin, found in `builtIn`
     /// (or already in the registry). Stops at the first failure; returns the plugins in order.
+    ///
+    /// The same file named again (under any path, a symbolic or hard link) is the plugin
+    /// already registered, not an error; a different file whose plugin has a name already
+    /// registered is an error naming the file that has it.
     ///
     /// ```swift
     /// let plugins = try ExternalPlugin.loadPlugins(
@@ -61,12 +78,29 @@ public enum ExternalPlugin {
         var loaded: [Plugin] = []
         for spec in specs {
             if spec.contains("/") {
-                let plugin = try load(path: spec)
+                let file = try PluginFile.check(spec)
+                let key = RegisteredFile(registry: ObjectIdentifier(registry), file: file.id)
+                if let known = registeredFiles.withLock({ $0[key] }),
+                    let registered = registry.plugins.first(where: { $0.name == known.name })
+                {
+                    loaded.append(registered)  // the same file again: one plugin
+                    continue
+                }
+                let plugin = try load(file, shownAs: spec)
                 do throws(MmStatsError) {
                     try registry.register(plugin)
                 } catch {
+                    let other = registeredFiles.withLock { files in
+                        files.first { $0.key.registry == key.registry && $0.value.name == plugin.name }?.value.path
+                    }
+                    if let other, registry.plugins.contains(where: { $0.name == plugin.name }) {
+                        throw MmStatsError(
+                            error.code, path: spec, entry: "plugin \(plugin.name)",
+                            "a plugin of this name is already loaded from another file, \(other)")
+                    }
                     throw MmStatsError(error.code, path: spec, entry: error.entry, error.reason)
                 }
+                registeredFiles.withLock { $0[key] = (plugin.name, file.resolved) }
                 loaded.append(plugin)
             } else if let registered = registry.plugins.first(where: { $0.name == spec }) {
                 loaded.append(registered)

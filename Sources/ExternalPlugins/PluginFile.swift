@@ -7,10 +7,20 @@ import MmStatsCore
 #endif
 
 /// The checks on a plugin's file before it is loaded (docs/PLUGINS.md, "Which files load").
-enum PluginFile {
-    /// The canonical path of `path` once it is known to be a regular ELF file that only this
-    /// user or root can change, in directories only this user or root can change.
-    static func check(_ path: String) throws(MmStatsError) -> String {
+struct PluginFile {
+    /// The canonical path (`realpath`).
+    let resolved: String
+    /// The file's identity (device and inode): the same file under any path or hard link.
+    let id: ID
+
+    struct ID: Hashable {
+        let device: UInt64
+        let inode: UInt64
+    }
+
+    /// The file at `path` once it is known to be a regular ELF file that only this user or
+    /// root can change, in directories only this user or root can change.
+    static func check(_ path: String) throws(MmStatsError) -> PluginFile {
         guard let real = realpath(path, nil) else {
             let error = Errno(errno)
             let what = error.code == ENOENT ? "no such file" : "cannot resolve the path"
@@ -48,7 +58,7 @@ enum PluginFile {
             try checkOwner(dirInfo, path: path, what: "the directory \(directory)", stickyAllowed: true)
             if directory == "/" { break }
         }
-        return resolved
+        return PluginFile(resolved: resolved, id: ID(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
     }
 
     /// Refuses what someone other than this user or root could have written.

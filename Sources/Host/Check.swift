@@ -17,6 +17,10 @@ enum Check {
             print(usage)
             return 0
         }
+        if let option = arguments.first(where: { $0.hasPrefix("-") }) {
+            printError("mmstats check: unknown option '\(option.terminalSafe)'\n\(usage)")
+            return 2
+        }
         guard !arguments.isEmpty else {
             printError("mmstats check: a manifest file is required\n\(usage)")
             return 2

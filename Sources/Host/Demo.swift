@@ -21,8 +21,8 @@ enum Demo {
         var index = 0
         while index < arguments.count {
             switch arguments[index] {
-            case "--seconds" where index + 1 < arguments.count:
-                guard let value = Int(arguments[index + 1]), value >= 0 else {
+            case "--seconds":
+                guard index + 1 < arguments.count, let value = Int(arguments[index + 1]), value >= 0 else {
                     printError("mmstats demo: --seconds takes a whole number")
                     return 2
                 }
@@ -32,7 +32,8 @@ enum Demo {
                 print(usage)
                 return 0
             default:
-                printError("mmstats demo: unknown argument '\(arguments[index].terminalSafe)'\n\(usage)")
+                let what = arguments[index].hasPrefix("-") ? "option" : "argument"
+                printError("mmstats demo: unknown \(what) '\(arguments[index].terminalSafe)'\n\(usage)")
                 return 2
             }
             index += 1

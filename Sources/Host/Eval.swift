@@ -44,13 +44,15 @@ enum Eval {
                 guard let path = value(argument) else { return 2 }
                 manifestPath = path
             case "--passes":
-                guard let text = value(argument), let number = Int(text), number >= 1, number <= 1_000_000 else {
+                guard let text = value(argument) else { return 2 }
+                guard let number = Int(text), number >= 1, number <= 1_000_000 else {
                     printError("mmstats eval: --passes takes a whole number from 1 to 1000000")
                     return 2
                 }
                 passes = number
             case "--interval":
-                guard let text = value(argument), let seconds = Double(text), seconds >= 0, seconds <= 86_400 else {
+                guard let text = value(argument) else { return 2 }
+                guard let seconds = Double(text), seconds >= 0, seconds <= 86_400 else {
                     printError("mmstats eval: --interval takes seconds from 0 to 86400")
                     return 2
                 }
@@ -84,28 +86,28 @@ enum Eval {
         let pause = interval ?? manifest.interval
         var failed = false
         let collector = SampleCollector(paths: paths, sources: manifest.sources)
-        // Passes on a monotonic schedule (S apart from the first), not S after each pass ends.
-        var next = Run.mmstats_now()
+        // Each pass starts S after the previous one started (not S after it ended), and its
+        // time is its start, so that `elapsed_ns` is never less than S.
+        var next: UInt64 = 0
         for pass in 1...passes {
-            if pass > 1, pause > 0 {
-                next += UInt64(pause * 1e9)
-                let now = Run.mmstats_now()
-                if next > now { sleep(seconds: Double(next - now) / 1e9) } else { next = now }
-            }
-            let inputs = collector.collect { message in
+            if pass > 1 { sleep(until: next) }
+            let start = StatsClock.system.now()
+            next = start + UInt64((pause * 1e9).rounded(.up))
+            var inputs = collector.collect { message in
                 printError(message)
                 failed = true
             }
+            inputs.time = start
             let result = engine.run(inputs)
             print(json ? passJSON(pass, result) : passText(pass, result), terminator: "")
         }
         return failed ? 1 : 0
     }
 
-    private static func sleep(seconds: Double) {
-        var pause = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
-        var remaining = timespec()
-        while nanosleep(&pause, &remaining) != 0 && errno == EINTR { pause = remaining }
+    /// Sleeps until `deadline` on CLOCK_MONOTONIC (`StatsClock.system`'s clock), never less.
+    private static func sleep(until deadline: UInt64) {
+        var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &time, nil) == EINTR {}
     }
 
     /// `destination` for the host, `destination{pid=P}` for a process, `destination{path=…}` for a file.

@@ -122,7 +122,8 @@ final class HTTPServer {
     /// before this time (monotonic ns): a short back-off instead of a busy loop.
     private var acceptPausedUntil: UInt64 = 0
 
-    /// Binds and listens; the error names the address and the reason.
+    /// Binds and listens; the error's reason names the address and the cause
+    /// (`cannot listen on 127.0.0.1:9464: Address already in use`).
     init(
         address: ListenAddress, limits: Limits = Limits(), handler: @escaping (HTTPRequest) -> HTTPResponse
     ) throws(MmStatsError) {
@@ -133,9 +134,9 @@ final class HTTPServer {
         func failure(_ action: String) -> MmStatsError {
             let reason = String(cString: strerror(errno))
             if fd >= 0 { close(fd) }
-            return MmStatsError(.system, path: address.url, "cannot \(action): \(reason)")
+            return MmStatsError(.system, path: nil, "cannot \(action) \(address.hostAndPort): \(reason)")
         }
-        guard fd >= 0 else { throw failure("create a socket") }
+        guard fd >= 0 else { throw failure("create a socket for") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var bound = address

@@ -32,8 +32,17 @@ enum Host {
           serve [--listen ADDRESS:PORT] [--root DIR] [--manifest FILE]
                                     serve every metric over HTTP: Prometheus /metrics and a JSON API
           help                      this text
-        Stats root: $MMSTATS_PATH, else \(StatsDirectory.defaultRoot())
+        Stats root: \(statsRoot)
         """
+
+    /// The stats root in use and where it comes from: `/tmp/root (from $MMSTATS_PATH)`, or
+    /// `/run/user/1000/mmstats (set $MMSTATS_PATH to change it)`.
+    static var statsRoot: String {
+        let root = StatsDirectory.defaultRoot()
+        let fromEnvironment = getenv("MMSTATS_PATH").map { String(cString: $0) == root } ?? false
+        return (fromEnvironment ? "\(root) (from $MMSTATS_PATH)" : "\(root) (set $MMSTATS_PATH to change it)")
+            .terminalSafe
+    }
 
     static func main() {
         // The kinds this binary knows: their exposed fields appear in slurp's output.

@@ -18,17 +18,20 @@ enum ManifestLoading {
     /// The manifest at `path`, or nil after printing its errors.
     static func load(_ path: String) -> Manifest? {
         var failed = false
-        let directory = path.contains("/") ? String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]) : "."
         for spec in Manifest.pluginSpecs(path: path) {
-            // A relative path is relative to the manifest's directory.
-            let resolved =
-                spec.spec.contains("/") && !spec.spec.hasPrefix("/") ? directory + "/" + spec.spec : spec.spec
+            // A path (it has a '/') is relative to the manifest's directory; it keeps its '/'.
+            var resolved = spec.spec
+            if spec.spec.contains("/") {
+                resolved = Manifest.resolve(spec.spec, relativeTo: path)
+                if !resolved.contains("/") { resolved = "./" + resolved }
+            }
             guard !loaded.contains(resolved) else { continue }
             do throws(MmStatsError) {
+                // (The same file loaded already, by --plugin or another spec, is skipped there.)
                 try ExternalPlugin.loadPlugins([resolved])
                 loaded.insert(resolved)
             } catch {
-                printError("\(path):\(spec.line):\(spec.column): plugins: \(error.description)".terminalSafe)
+                printError("\(path):\(spec.line):\(spec.column): plugins: \(error.detail)".terminalSafe)
                 failed = true
             }
         }

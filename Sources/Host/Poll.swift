@@ -1,14 +1,10 @@
 import MmStatsCore
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
     import Musl
 #endif
-
-/// Set by SIGINT and SIGTERM: `poll` finishes the row it is on and exits.
-private let stopRequested = Atomic<Bool>(false)
 
 /// `mmstats poll [--interval S] [--count N] [--root PATH] NAME ...`: a `vmstat`-like live view.
 enum Poll {
@@ -129,14 +125,8 @@ enum Poll {
             return 2
         }
         if paths.isEmpty { paths = [StatsDirectory.defaultRoot()] }
-        // Delivered even if the parent started this process with them blocked.
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        for signalNumber in [SIGINT, SIGTERM] {
-            sigaddset(&signals, signalNumber)
-            signal(signalNumber) { _ in stopRequested.store(true, ordering: .relaxed) }
-        }
-        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+        // SIGINT and SIGTERM: finish the row being printed and exit (SIGHUP keeps its default).
+        SignalWake.install([SIGINT, SIGTERM])
 
         let headers = names.map(\.terminalSafe)
         var widths = headers.map(\.count)
@@ -144,11 +134,11 @@ enum Poll {
         var reported: Set<String> = []
         let onTerminal = isatty(1) == 1
         let step = UInt64(interval * 1e9)
-        let start = monotonicNow()
+        let start = SignalWake.now()
         var tick: UInt64 = 0
         var row = 0
         var rowsSinceHeader = 0
-        while !stopRequested.load(ordering: .relaxed) {
+        while !SignalWake.stopRequested {
             let cells = sample(names, paths: paths, previous: &previous, reported: &reported)
             let texts = cells.map { $0.text(markCounters: row == 0) }
             var widened = row == 0
@@ -166,9 +156,9 @@ enum Poll {
             fflush(nil)
             if let count, row >= count { break }
             // The next multiple of the interval after now: a slow row skips ticks, never drifts.
-            let elapsed = monotonicNow() &- start
+            let elapsed = SignalWake.now() &- start
             tick = max(tick + 1, elapsed / step + 1)
-            sleep(until: start &+ tick &* step)
+            SignalWake.sleep(until: start &+ tick &* step)
         }
         return 0
     }
@@ -290,20 +280,5 @@ enum Poll {
         var size = winsize()
         guard onTerminal, ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_row > 3 else { return 20 }
         return min(20, Int(size.ws_row) - 2)
-    }
-
-    static func monotonicNow() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
-    }
-
-    /// Sleeps until `deadline` on CLOCK_MONOTONIC, or until SIGINT or SIGTERM.
-    static func sleep(until deadline: UInt64) {
-        var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-        while !stopRequested.load(ordering: .relaxed) {
-            let status = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &time, nil)
-            if status != EINTR { return }
-        }
     }
 }

@@ -36,6 +36,14 @@ final class ProcessorLoop {
     private var publishFailure: String?
     /// Passes run so far.
     private(set) var passes = 0
+    /// When the last pass started (monotonic ns): the time its samples were read, and the
+    /// engine's time of the pass (its `elapsed`, rates and entry intervals count from it).
+    private(set) var lastPassStart: UInt64 = 0
+
+    /// When the next pass is due: `interval` after the last one started (now, before the first).
+    var nextPassTime: UInt64 {
+        passes == 0 ? 0 : lastPassStart + UInt64((interval * 1e9).rounded(.up))
+    }
 
     /// The results file's path.
     var resultsPath: String { results.path }
@@ -125,10 +133,12 @@ final class ProcessorLoop {
     /// One pass: reads the stats files, evaluates every entry and publishes the results.
     func pass() -> EnginePass {
         var problems: Set<String> = []
-        let inputs = collector.collect { message in
+        lastPassStart = StatsClock.system.now()
+        var inputs = collector.collect { message in
             if !reported.contains(message) { printError(message.terminalSafe) }
             problems.insert(message)
         }
+        inputs.time = lastPassStart
         reported = problems
         if manifest == nil {
             let names = DefaultManifest.names(in: inputs)

@@ -50,7 +50,8 @@ enum Rules {
                 print(usage)
                 return 0
             default:
-                printError("mmstats rules: unknown argument '\(argument.terminalSafe)'\n\(usage)")
+                let what = argument.hasPrefix("-") ? "option" : "argument"
+                printError("mmstats rules: unknown \(what) '\(argument.terminalSafe)'\n\(usage)")
                 return 2
             }
         }

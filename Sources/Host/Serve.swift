@@ -1,7 +1,6 @@
 import ExternalPlugins
 import MmStatsCore
 import Processor
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -24,7 +23,7 @@ enum Serve {
           SIGINT and SIGTERM stop it (exit status 0).
           --listen A:P        address and port (default \(defaultListen); port 0: any free port;
                               IPv6 as [::1]:P; 0.0.0.0:P listens on every interface)
-          --root DIR          the stats root served; default $MMSTATS_PATH, else \(StatsDirectory.defaultRoot())
+          --root DIR          the stats root served (default: the stats root, \(StatsDirectory.defaultRoot()))
           --manifest FILE     also run this manifest's processor every interval (as mmstats run),
                               its results beside the raw metrics; SIGHUP reloads it
           --interval S        seconds between the processor's passes (default: the manifest's)
@@ -46,6 +45,12 @@ enum Serve {
         var plugins: [String] = []
     }
 
+    /// The options `parse` knows; each takes a value.
+    static let options: Set<String> = [
+        "--listen", "--root", "--manifest", "--plugin", "--interval", "--header-timeout", "--idle-timeout",
+        "--write-timeout", "--max-connections",
+    ]
+
     static func parse(_ arguments: [String]) -> Result<Options, ExitStatus> {
         var options = Options()
         var index = 0
@@ -65,6 +70,7 @@ enum Serve {
                 return .failure(ExitStatus(code: 0))
             }
             guard argument.hasPrefix("--") else { return fail("unknown argument '\(argument)'") }
+            guard Self.options.contains(argument) else { return fail("unknown option '\(argument)'") }
             guard index < arguments.count else { return fail("\(argument) needs a value") }
             let value = arguments[index]
             index += 1
@@ -98,7 +104,7 @@ enum Serve {
                     return fail("--max-connections takes a whole number from 1 to 65536")
                 }
                 options.limits.maximumConnections = count
-            default: return fail("unknown option '\(argument)'")
+            default: return fail("unknown option '\(argument)'")  // (not reached: checked above)
             }
         }
         return .success(options)
@@ -132,28 +138,23 @@ enum Serve {
         do throws(MmStatsError) {
             server = try HTTPServer(address: options.listen, limits: options.limits, handler: api.handle)
         } catch {
-            printError(error.description)
+            printError("mmstats serve: \(error.reason)".terminalSafe)
             return 1
         }
-        Run.installSignalHandlers()
+        SignalWake.install()
         if let processor { printError(processor.startMessage) }
         printError("mmstats serve: listening on \(server.address.url)")
 
-        var next = Run.mmstats_now()
         while true {
-            let signals = runSignals.exchange(0, ordering: .acquiringAndReleasing)
-            if signals & 1 != 0 { break }
-            if signals & 2 != 0 { processor?.reload() }
+            let signals = SignalWake.take()
+            if signals & SignalWake.stop != 0 { break }
+            if signals & SignalWake.reload != 0 { processor?.reload() }
             var wait: Int32 = 250  // a signal between the check and poll waits at most this long
             if let processor {
-                let now = Run.mmstats_now()
-                if now >= next {
-                    _ = processor.pass()
-                    next += UInt64(processor.interval * 1e9)
-                    let after = Run.mmstats_now()
-                    if next < after { next = after }  // a slow pass: no burst
-                }
-                wait = Int32(min(250, (next - min(next, Run.mmstats_now())) / 1_000_000 + 1))
+                // Passes S apart from one start to the next (a slow pass: the next at once).
+                if SignalWake.now() >= processor.nextPassTime { _ = processor.pass() }
+                let next = processor.nextPassTime
+                wait = Int32(min(250, (next - min(next, SignalWake.now())) / 1_000_000 + 1))
             }
             server.serve(milliseconds: wait)
         }

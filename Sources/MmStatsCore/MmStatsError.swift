@@ -57,8 +57,16 @@ public struct MmStatsError: Error, Equatable, Sendable, CustomStringConvertible 
     /// A path longer than 512 characters, or an entry or reason longer than 1024, is shortened
     /// in the middle: `/dev/shm/aaaa…[4410 characters in all]…/deep.mmstats`.
     /// The ``path``, ``entry`` and ``reason`` properties keep the raw, whole text.
-    public var description: String {
-        var parts = ["mmstats"]
+    public var description: String { "mmstats: " + detail }
+
+    /// `PATH: ENTRY: REASON`: the ``description`` without its `mmstats: ` prefix, for a message
+    /// that has its own prefix (`m.json:2:15: plugins: ./libApdex.so: no such file: …`).
+    ///
+    /// ```swift
+    /// MmStatsError(.system, path: "/x.so", "no such file").detail  // "/x.so: no such file"
+    /// ```
+    public var detail: String {
+        var parts: [String] = []
         if let path { parts.append(Self.abbreviated(path.terminalSafe, limit: 512)) }
         if let entry { parts.append(Self.abbreviated(entry.terminalSafe, limit: 1024)) }
         parts.append(Self.abbreviated(reason.terminalSafe, limit: 1024))

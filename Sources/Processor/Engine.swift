@@ -255,14 +255,14 @@ public struct Engine {
         return names.filter { unique.insert($0).inserted }
     }
 
-    /// Runs one pass over `inputs`: every due entry in order; entries whose interval has not
-    /// elapsed keep their previous results.
+    /// Runs one pass over `inputs` at `inputs.time` (default: the clock's now): every due entry
+    /// in order; entries whose interval has not elapsed keep their previous results.
     ///
     /// ```swift
     /// let pass = engine.run(EngineInputs(samples: samples, generation: 3))
     /// ```
     public mutating func run(_ inputs: EngineInputs) -> EnginePass {
-        let now = clock.now()
+        let now = inputs.time ?? clock.now()
         let elapsed = lastPass.flatMap { now >= $0 ? now - $0 : nil }
         lastPass = now
         if index.generation != inputs.generation || index.sampleCount != inputs.samples.count || resolutions == 0 {

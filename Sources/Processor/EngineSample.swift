@@ -108,14 +108,20 @@ public struct EngineInputs: Sendable {
     public var samples: [EngineSample]
     /// Changes when the set of files or metrics (not their values) changes.
     public var generation: UInt64
+    /// When the samples were read, on the engine's clock (monotonic ns); nil: when `run` starts.
+    /// A pass's `elapsed`, rates and entry intervals count from it, so that the time a slow
+    /// read takes does not shorten or lengthen them.
+    public var time: UInt64?
 
     /// Creates the inputs of a pass.
     ///
     /// ```swift
     /// EngineInputs(samples: [], generation: 0)
+    /// EngineInputs(samples: samples, generation: 3, time: readStart)
     /// ```
-    public init(samples: [EngineSample], generation: UInt64) {
+    public init(samples: [EngineSample], generation: UInt64, time: UInt64? = nil) {
         self.samples = samples
         self.generation = generation
+        self.time = time
     }
 }

@@ -88,7 +88,14 @@ public struct ListenAddress: Equatable, Sendable {
     /// ```swift
     /// ListenAddress(host: "::1", port: 80, isIPv6: true).url  // "http://[::1]:80"
     /// ```
-    public var url: String { isIPv6 ? "http://[\(host)]:\(port)" : "http://\(host):\(port)" }
+    public var url: String { "http://" + hostAndPort }
+
+    /// `HOST:PORT` as `--listen` takes it (`[HOST]:PORT` for IPv6).
+    ///
+    /// ```swift
+    /// ListenAddress(host: "127.0.0.1", port: 9464, isIPv6: false).hostAndPort  // "127.0.0.1:9464"
+    /// ```
+    public var hostAndPort: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// Why a listen address was refused (`ListenAddress.validate(_:)`).

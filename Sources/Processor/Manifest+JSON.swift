@@ -109,7 +109,9 @@ struct ManifestLoader {
                 for field in fields {
                     let values = strings(field.node, "sources.\(field.key)")
                     switch field.key {
-                    case "roots": sources.roots = values
+                    case "roots":
+                        // Relative to the manifest's directory, as `plugins` are.
+                        sources.roots = values.map { $0.isEmpty ? $0 : Manifest.resolve($0, relativeTo: file) }
                     case "files": sources.files = values
                     case "applications": sources.applications = values
                     default: sources.models = values

@@ -35,6 +35,25 @@ extension Manifest {
         return try parse(bytes, file: path, functions: functions)
     }
 
+    /// A path a manifest names (a `sources.roots` directory, a plugin's shared object) as
+    /// seen from the manifest's directory: a relative path is joined to the directory of
+    /// `manifestFile`; `.` components and repeated `/` are dropped (`..` is kept as it is).
+    ///
+    /// ```swift
+    /// Manifest.resolve("./stats", relativeTo: "./conf/m.json")  // "conf/stats"
+    /// Manifest.resolve("stats", relativeTo: "m.json")           // "stats"
+    /// Manifest.resolve("/run/stats", relativeTo: "conf/m.json") // "/run/stats"
+    /// ```
+    public static func resolve(_ path: String, relativeTo manifestFile: String) -> String {
+        var joined = path
+        if !path.hasPrefix("/"), let slash = manifestFile.lastIndex(of: "/") {
+            joined = String(manifestFile[...slash]) + path
+        }
+        let components = joined.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+        if joined.hasPrefix("/") { return "/" + components }
+        return components.isEmpty ? "." : components
+    }
+
     /// Checks a manifest's contents; `file` names it in errors.
     ///
     /// ```swift

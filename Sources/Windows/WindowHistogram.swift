@@ -143,6 +143,18 @@ public struct WindowHistogram {
         add(units, Double(units) * resolution)
     }
 
+    /// Records `units` given as an `Int` (negative ones as 0), so that integer literals and
+    /// `Int` values need no conversion (as `Histogram.record(_:)` does).
+    ///
+    /// ```swift
+    /// recentSizes.record(1_500)
+    /// recentSizes.record(body.count)
+    /// ```
+    @inlinable @inline(__always)
+    public func record(_ units: Int) {
+        record(UInt64(clamping: units))
+    }
+
     /// Records `value`, as `round(value / resolution)` units clamped to [0, 2^64 − 1] (NaN
     /// records 0); the sum adds `value` itself (0 for NaN).
     ///

@@ -115,11 +115,21 @@ struct PluginTests {
         } throws: { error in
             "\(error)".contains("plugin 'nosuch': no compiled-in plugin has this name")
         }
-        // Loading the same plugin again: the registry refuses the name, naming the path.
+        // The same file again (under another spelling of its path): the plugin already registered.
+        let apdex = try Self.requireApdex()
+        let slash = try #require(apdex.lastIndex(of: "/"))
+        let again = String(apdex[..<slash]) + "/." + String(apdex[slash...])
+        let reloaded = try ExternalPlugin.loadPlugins([apdex, again], into: registry)
+        #expect(reloaded.map(\.name) == ["apdex", "apdex"])
+        #expect(registry.plugins.filter { $0.name == "apdex" }.count == 1)
+        // Another file whose plugin has the same name: refused, naming both files.
+        let directory = TemporaryDirectory("plugin-copy")
+        try FileManager.default.copyItem(atPath: apdex, toPath: directory.path + "/copy.so")
         #expect {
-            try ExternalPlugin.loadPlugins([try Self.requireApdex()], into: registry)
+            try ExternalPlugin.loadPlugins([directory.path + "/copy.so"], into: registry)
         } throws: { error in
-            "\(error)".contains("libApdex.so") && "\(error)".contains("already registered")
+            "\(error)".contains("copy.so: plugin apdex: a plugin of this name is already loaded from another file")
+                && "\(error)".hasSuffix("libApdex.so")
         }
     }
 

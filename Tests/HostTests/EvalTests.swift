@@ -114,3 +114,61 @@ struct EvalTests {
         #expect(result.stdout.isEmpty)
     }
 }
+
+@Suite("mmstats eval: schedule and paths")
+struct EvalScheduleTests {
+    @Test("passes are S seconds apart from one start to the next: every elapsed_ns after the first is at least S")
+    func passesAreSApart() throws {
+        let directory = TemporaryDirectory("eval-schedule")
+        let stats = try StatsWriter(directory.options(application: "web", model: "HTTP"))
+        defer { stats.close() }
+        try stats.counter("web.requests").increment(by: 1)
+        let manifest = directory.path + "/m.json"
+        try #"{ "entries": [ { "destination": "r", "type": "float", "expression": "rate(web.requests)" } ] }"#
+            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        let result = try run(
+            Binaries.mmstats,
+            ["eval", "--manifest", manifest, "--passes", "3", "--interval", "0.3", "--json", directory.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let passes = try EvalTests.passes(result.stdout)
+        #expect(passes.count == 3)
+        for pass in passes.dropFirst() {
+            let elapsed = try #require(pass["elapsed_ns"] as? Int)
+            #expect(elapsed >= 300_000_000, "\(passes)")  // a lower bound on a sleep: never an upper one
+        }
+    }
+
+    @Test("relative sources.roots are relative to the manifest's directory, whatever the working directory")
+    func rootsRelativeToTheManifest() throws {
+        let directory = TemporaryDirectory("eval-roots")
+        try FileManager.default.createDirectory(
+            atPath: directory.path + "/conf/stats", withIntermediateDirectories: true)
+        var options = directory.options(application: "web", model: "HTTP")
+        options.root = directory.path + "/conf/stats"
+        let stats = try StatsWriter(options)
+        defer { stats.close() }
+        try stats.counter("web.requests").increment(by: 42)
+        try #"""
+        { "sources": { "roots": ["./stats"] },
+          "entries": [ { "destination": "total", "type": "counter", "expression": "web.requests" } ] }
+        """#.write(toFile: directory.path + "/conf/m.json", atomically: true, encoding: .utf8)
+        // From the directory above the manifest's (a relative manifest path), and from /.
+        for (cwd, path) in [(directory.path, "conf/m.json"), ("/", directory.path + "/conf/m.json")] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Binaries.mmstats)
+            process.arguments = ["eval", "--manifest", path, "--passes", "1", "--json"]
+            process.currentDirectoryURL = URL(fileURLWithPath: cwd)
+            let out = Pipe()
+            let err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(cwd): \(stderr)")
+            let values = try #require(try EvalTests.passes(stdout).first?["values"] as? [String: Any])
+            #expect(values["total"] as? Int == 42, "\(cwd): \(stdout) \(stderr)")
+        }
+    }
+}

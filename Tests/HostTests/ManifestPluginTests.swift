@@ -103,4 +103,61 @@ struct ManifestPluginTests {
         #expect(run.status == 1)
         #expect(!run.stderr.contains("results in"), "nothing runs with a broken manifest")
     }
+
+    @Test(
+        "the same plugin file named twice (--plugin and the manifest, twice, a link) is one plugin; another file of that name is an error"
+    )
+    func samePluginTwice() throws {
+        try #require(FileManager.default.fileExists(atPath: Self.apdex), "build with swift build --build-tests")
+        let dir = TemporaryDirectory("manifest-plugin-twice")
+        let stats = try writer(dir)
+        defer { stats.close() }
+        try FileManager.default.copyItem(atPath: Self.apdex, toPath: dir.path + "/libApdex.so")
+        try FileManager.default.createSymbolicLink(atPath: dir.path + "/link.so", withDestinationPath: "libApdex.so")
+        let manifest = dir.path + "/m.json"
+        try write(
+            """
+            { "plugins": ["./libApdex.so", "./link.so", "././libApdex.so"],
+              "entries": [ { "destination": "score", "type": "float", "expression": "checkout.apdex.score" } ] }
+            """, to: manifest)
+        // serve --plugin P --manifest F naming P too: one plugin, served.
+        let server = try ServeProcess([
+            "--root", dir.path, "--plugin", dir.path + "/libApdex.so", "--manifest", manifest,
+        ])
+        #expect(server.port != 0)
+        let (status, stderr) = server.stop()
+        #expect(status == 0, "\(stderr)")
+        // slurp --plugin X --plugin X (and a link to X): one plugin, its fields shown.
+        let slurp = try run(
+            Binaries.mmstats,
+            [
+                "slurp", "--plugin", dir.path + "/libApdex.so", "--plugin", dir.path + "/./libApdex.so",
+                "--plugin", dir.path + "/link.so", dir.path,
+            ])
+        #expect(slurp.status == 0, "\(slurp.stderr)")
+        #expect(slurp.stdout.contains("score=0.75"), "\(slurp.stdout)")
+
+        // A different file (a copy) whose plugin has the same name: an error naming both files,
+        // with the manifest's own prefix only and the joined path without "./".
+        try FileManager.default.copyItem(atPath: Self.apdex, toPath: dir.path + "/copy.so")
+        let other = dir.path + "/./other.json"
+        try write(
+            """
+            { "plugins": ["./libApdex.so", "./copy.so"],
+              "entries": [ { "destination": "score", "type": "float", "expression": "checkout.apdex.score" } ] }
+            """, to: other)
+        let check = try run(Binaries.mmstats, ["check", other])
+        #expect(check.status == 1)
+        let line = check.stderr.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(line.hasPrefix("\(other):1:32: plugins: \(dir.path)/copy.so: plugin apdex: "), "\(check.stderr)")
+        #expect(line.contains("already loaded from another file") && line.hasSuffix("/libApdex.so"), "\(line)")
+        let message = line.dropFirst(other.count)
+        #expect(!message.contains("mmstats:") && !message.contains("/./"), "\(line)")
+        let twice = try run(
+            Binaries.mmstats,
+            ["slurp", "--plugin", dir.path + "/libApdex.so", "--plugin", dir.path + "/copy.so", dir.path])
+        #expect(twice.status == 1)
+        #expect(
+            twice.stderr.contains("copy.so: plugin apdex: a plugin of this name is already loaded"), "\(twice.stderr)")
+    }
 }

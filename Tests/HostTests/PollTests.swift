@@ -127,6 +127,29 @@ struct PollTests {
         #expect(poll.process.terminationReason == .exit)
     }
 
+    @Test("a long interval: SIGINT or SIGTERM sent just as the wait begins ends it at once (the self-pipe)")
+    func signalEndsALongWait() throws {
+        let directory = TemporaryDirectory("poll-signal-wait")
+        let writers = try Self.makeWriters(in: directory)
+        defer { withExtendedLifetime(writers) {} }
+        for round in 0..<10 {
+            // 600 s between rows: an exit seen after a signal was caused by it, not by the clock.
+            let poll = try PollProcess(["--interval", "600", "--root", directory.path, "queue.depth"])
+            // A missed signal would wait 600 s: kill the process well before, so the test fails instead of hanging.
+            let process = poll.process
+            let watchdog = DispatchWorkItem { kill(process.processIdentifier, SIGKILL) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+            defer { watchdog.cancel() }
+            #expect(poll.line() == "queue.depth")
+            #expect(poll.line() == "          5")
+            // Right after the row is printed: when the process is about to wait.
+            kill(poll.process.processIdentifier, round % 2 == 0 ? SIGINT : SIGTERM)
+            let end = poll.finish()
+            #expect(end.status == 0, "round \(round): \(end.stderr)")
+            #expect(poll.process.terminationReason == .exit, "round \(round)")
+        }
+    }
+
     @Test("the header is printed again after every 20 rows when stdout is not a terminal")
     func headerRepeats() throws {
         let directory = TemporaryDirectory("poll-header")

@@ -509,6 +509,19 @@ struct ServeTests {
         #expect(results.isEmpty, "the results file is removed at the end: \(results)")
     }
 
+    @Test("a port that is taken: the address and the reason on one line, status 1")
+    func portTaken() throws {
+        let dir = TemporaryDirectory("serve-port-taken")
+        let first = try ServeProcess(["--root", dir.path])
+        try #require(first.port != 0)
+        defer { _ = first.stop() }
+        let second = try run(Binaries.mmstats, ["serve", "--root", dir.path, "--listen", "127.0.0.1:\(first.port)"])
+        #expect(second.status == 1)
+        #expect(
+            second.stderr == "mmstats serve: cannot listen on 127.0.0.1:\(first.port): Address already in use\n",
+            "\(second.stderr)")
+    }
+
     @Test("bad options: a clear message and status 2")
     func options() throws {
         for arguments in [

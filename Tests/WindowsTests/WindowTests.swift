@@ -127,6 +127,23 @@ struct WindowTests {
         #expect(fields["min"] == .double(0))
     }
 
+    @Test("integer literals and Int values record as units, negative ones as 0 (the DocC example compiles)")
+    func integerLiterals() throws {
+        let directory = TemporaryDirectory("window")
+        let writer = try StatsWriter(directory.options())
+        let clock = StatsClock.manual(at: 0)
+        let recentSizes = try writer.windowHistogram("response.bytes", unit: "B", clock: clock)
+        recentSizes.record(1_500)  // an integer literal: record(_: Int), not ambiguous
+        let count: Int = 2
+        recentSizes.record(count)
+        recentSizes.record(-3)  // as 0
+        let fields = try Self.exposed(writer, "response.bytes", now: Self.second)
+        #expect(fields["count"] == .uint(3))
+        #expect(fields["sum"] == .double(1_502))
+        #expect(fields["min"] == .double(0))
+        #expect(fields["max"] == .double(1_500))
+    }
+
     @Test("registration checks length, granularity and the number of slots")
     func registration() throws {
         let directory = TemporaryDirectory("window")
