@@ -34,5 +34,22 @@ func swiftMetricsRows(_ bench: Bench, root: String) -> MmStatsMetricsFactory {
         for i in 0..<n { promTimer.recordNanoseconds(Int64(i & 1023)) }
         return UInt64(n)
     }
+    // The handlers alone, called as swift-metrics' front end calls them, to tell the front
+    // end's cost from the backend's.
+    let mmstatsHandler = mmstats.makeRecorder(label: "recorder-handler", dimensions: [], aggregate: true)
+    bench.measure("MmStatsMetricsFactory RecorderHandler.record(Double) (no front end)", .histogram) { n in
+        for i in 0..<n { mmstatsHandler.record(Double(i & 1023)) }
+        return UInt64(n)
+    }
+    let promHandler = prometheus.makeRecorder(label: "recorder-handler", dimensions: [], aggregate: true)
+    bench.measure("PrometheusMetricsFactory RecorderHandler.record(Double) (no front end)", .histogram) { n in
+        for i in 0..<n { promHandler.record(Double(i & 1023)) }
+        return UInt64(n)
+    }
+    let promRecorder = CoreMetrics.Recorder(label: "recorder", aggregate: true, factory: prometheus)
+    bench.measure("swift-metrics → swift-prometheus Recorder.record(_:) (histogram)", .histogram) { n in
+        for i in 0..<n { promRecorder.record(Double(i & 1023)) }
+        return UInt64(n)
+    }
     return mmstats
 }
