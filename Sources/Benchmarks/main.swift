@@ -2,6 +2,7 @@
 // a baseline measured in the same run. See docs/BENCHMARKS.md.
 //
 //   swift run -c release mmstats-benchmarks [--quick] [--json] [--only GROUP[,GROUP...]] [--ats PATH]
+//   swift run -c release mmstats-benchmarks --scan [--counts N,...] [--runs R] [--mmstats PATH]
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -22,6 +23,34 @@ func removeTree(_ path: String) {
         closedir(directory)
     }
     rmdir(path)
+}
+
+// `--scan-writer N DIR` is the child process of `--scan`; `--scan` runs only "Reading many files".
+if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--scan-writer",
+    let count = Int(CommandLine.arguments[2])
+{
+    scanWriterMain(count: count, directory: CommandLine.arguments[3])
+}
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "--scan" {
+    var counts = [100, 1_000, 10_000]
+    var runs = 5
+    var mmstats = programDirectory() + "/mmstats"
+    var index = 2
+    let arguments = CommandLine.arguments
+    while index + 1 < arguments.count {
+        switch arguments[index] {
+        case "--counts": counts = arguments[index + 1].split(separator: ",").compactMap { Int($0) }
+        case "--runs": runs = Int(arguments[index + 1]) ?? runs
+        case "--mmstats": mmstats = arguments[index + 1]
+        default: fail("usage: mmstats-benchmarks --scan [--counts N,...] [--runs R] [--mmstats PATH]")
+        }
+        index += 2
+    }
+    let scanRoot = "/dev/shm/mmstats-bench-scan-\(getpid())"
+    guard mkdir(scanRoot, 0o700) == 0 else { fail("cannot create \(scanRoot)") }
+    scanBenchmarks(root: scanRoot, counts: counts, runs: runs, mmstats: mmstats, methods: scanMethods())
+    removeTree(scanRoot)
+    exit(0)
 }
 
 /// The groups of rows, in the order they run; `--only` picks some of them.

@@ -67,7 +67,9 @@ enum Slurp {
         }
         if paths.isEmpty { paths = [StatsDirectory.defaultRoot()] }
         var failed = false
-        let files = StatsFiles.expand(paths) {
+        // Each file is read once: no reader is kept (`maximumReaders: 0`).
+        let scanner = StatsScanner(paths: paths, maximumReaders: 0)
+        let files = scanner.files {
             printError($0.description)
             failed = true
         }
@@ -76,7 +78,8 @@ enum Slurp {
         var printed = 0
         for file in files {
             do throws(MmStatsError) {
-                let snapshot = try StatsReader(path: file).snapshot()
+                // nil: removed since the directory was listed (its writer closed), not an error.
+                guard let snapshot = try scanner.snapshot(of: file) else { continue }
                 if json {
                     var output = printed == 0 ? "[\n  " : ",\n  "
                     fileJSON(snapshot, now: now).render(indent: 1, into: &output)

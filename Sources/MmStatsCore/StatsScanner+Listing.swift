@@ -1,0 +1,160 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+extension StatsScanner {
+    /// A file's identity: hard links to one file share it.
+    struct FileID: Hashable {
+        let device: UInt64
+        let inode: UInt64
+
+        init(device: UInt64, inode: UInt64) {
+            self.device = device
+            self.inode = inode
+        }
+
+        init(_ info: stat) {
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+        }
+    }
+
+    /// A file found, with the identity its directory entry gave.
+    typealias Found = (path: String, id: FileID)
+
+    /// Files as given, directories expanded recursively to their `*.mmstats` files sorted by
+    /// path. A file reached under several paths (hard links, or given twice) is listed once,
+    /// under the first of them. What cannot be searched is reported to `onError`.
+    static func expand(_ paths: [String], onError: (MmStatsError) -> Void) -> [Found] {
+        var files: [Found] = []
+        var seen: Set<FileID> = []
+        for path in paths {
+            let info: stat
+            switch Sys.lstat(path) {
+            case .success(let found): info = found
+            case .failure(let error):
+                onError(.system(error, path: path, "cannot open"))
+                continue
+            }
+            if info.st_mode & S_IFMT == S_IFDIR {
+                var found: [Found] = []
+                walk(path, id: FileID(info), depth: 0, into: &found, onError: onError)
+                found.sort { $0.path < $1.path }
+                for file in found where seen.insert(file.id).inserted { files.append(file) }
+            } else if seen.insert(FileID(info)).inserted {
+                files.append((path, FileID(info)))
+            }
+        }
+        return files
+    }
+
+    /// Lists `directory`, then searches its subdirectories. A directory is closed before the
+    /// walk goes below it, so the walk holds one descriptor whatever the depth.
+    private static func walk(
+        _ directory: String, id: FileID, depth: Int, into files: inout [Found], onError: (MmStatsError) -> Void
+    ) {
+        var subdirectories: [Found] = []
+        list(directory, id: id, files: &files, subdirectories: &subdirectories, onError: onError)
+        for subdirectory in subdirectories {
+            guard depth < maximumDepth else {
+                onError(
+                    MmStatsError(
+                        .invalidArgument, path: subdirectory.path,
+                        "not searched: more than \(maximumDepth) levels below the directory given"))
+                continue
+            }
+            walk(subdirectory.path, id: subdirectory.id, depth: depth + 1, into: &files, onError: onError)
+        }
+    }
+
+    /// Adds the `*.mmstats` regular files and the subdirectories of `directory`, which must
+    /// still be the directory `id` (not replaced, not a symbolic link). Names that start with
+    /// `.` (`.`, `..` and files still being created) are skipped, and so are symbolic links
+    /// and other kinds of files.
+    ///
+    /// A regular file's kind and identity come from its directory entry (`d_type`, `d_ino`,
+    /// and the directory's device), so a file costs no `stat`; an entry whose type the file
+    /// system does not report, and every subdirectory, is examined with `fstatat`.
+    private static func list(
+        _ directory: String, id: FileID, files: inout [Found], subdirectories: inout [Found],
+        onError: (MmStatsError) -> Void
+    ) {
+        let fd: Int32
+        switch Sys.open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) {
+        case .success(let opened): fd = opened
+        case .failure(let error): return onError(.system(error, path: directory, "cannot list"))
+        }
+        guard case .success(let info) = Sys.fstat(fd), FileID(info) == id else {
+            Sys.close(fd)
+            return onError(
+                MmStatsError(.unsafePath, path: directory, "not searched: it was replaced while being searched"))
+        }
+        guard let handle = fdopendir(fd) else {
+            let error = Errno.current
+            Sys.close(fd)
+            return onError(.system(error, path: directory, "cannot list"))
+        }
+        defer { closedir(handle) }
+        let separator = directory.hasSuffix("/") ? "" : "/"
+        while true {
+            errno = 0
+            guard let entry = readdir(handle) else {
+                if errno != 0 { onError(.system(.current, path: directory, "cannot list")) }
+                return
+            }
+            let inode = UInt64(entry.pointee.d_ino)
+            var type = entry.pointee.d_type
+            if type == UInt8(DT_LNK) { continue }
+            var info = stat()
+            var examineError: Int32 = 0
+            let found = withUnsafeBytes(of: &entry.pointee.d_name) { raw -> (name: String, valid: Bool)? in
+                let bytes = UnsafeRawBufferPointer(rebasing: raw[..<(raw.firstIndex(of: 0) ?? raw.count)])
+                if bytes.first == UInt8(ascii: ".") { return nil }
+                if type == UInt8(DT_REG), !hasStatsSuffix(bytes) { return nil }
+                if type != UInt8(DT_REG), let name = raw.baseAddress?.assumingMemoryBound(to: CChar.self) {
+                    // A directory, or a type the file system does not report (DT_UNKNOWN): look.
+                    if fstatat(dirfd(handle), name, &info, AT_SYMLINK_NOFOLLOW) != 0 { examineError = errno }
+                }
+                let valid = String(validating: bytes, as: UTF8.self)
+                return (valid ?? String(decoding: bytes, as: UTF8.self), valid != nil)
+            }
+            guard let (name, valid) = found else { continue }
+            let path = directory + separator + name
+            var fileID = FileID(device: id.device, inode: inode)
+            if type != UInt8(DT_REG) {
+                guard examineError == 0 else {
+                    // ENOENT: removed meanwhile
+                    if examineError != ENOENT { onError(.system(Errno(examineError), path: path, "cannot examine")) }
+                    continue
+                }
+                let kind = info.st_mode & S_IFMT
+                type = kind == S_IFDIR ? UInt8(DT_DIR) : kind == S_IFREG ? UInt8(DT_REG) : UInt8(DT_UNKNOWN)
+                fileID = FileID(info)
+            }
+            guard type == UInt8(DT_DIR) || (type == UInt8(DT_REG) && name.hasSuffix(".mmstats"))
+            else { continue }
+            guard valid else {
+                onError(
+                    MmStatsError(
+                        .invalidArgument, path: path,
+                        "\(type == UInt8(DT_DIR) ? "not searched" : "not read"): the name is not valid UTF-8"))
+                continue
+            }
+            if type == UInt8(DT_DIR) {
+                subdirectories.append((path, fileID))
+            } else {
+                files.append((path, fileID))
+            }
+        }
+    }
+
+    /// Whether a name ends in `.mmstats`.
+    private static func hasStatsSuffix(_ name: UnsafeRawBufferPointer) -> Bool {
+        let suffix: StaticString = ".mmstats"
+        let count = suffix.utf8CodeUnitCount
+        guard name.count >= count, let start = name.baseAddress else { return false }
+        return memcmp(start + (name.count - count), suffix.utf8Start, count) == 0
+    }
+}
