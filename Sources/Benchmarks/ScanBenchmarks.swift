@@ -10,30 +10,33 @@ import MmStatsCore
     import Musl
 #endif
 
-/// What each benchmark file holds: 3 counters (requests by status code), 1 gauge and 1
-/// histogram (2,368 buckets), in the word layout: a small service's file.
-func fillScanFile(_ writer: StatsWriter, index: Int) throws(MmStatsError) {
+/// What each benchmark file holds: 3 counters (requests by status code) and 1 gauge, plus 1
+/// histogram (2,368 buckets) unless `scalars`, in the word layout: a small service's file.
+func fillScanFile(_ writer: StatsWriter, index: Int, scalars: Bool) throws(MmStatsError) {
     for (n, code) in ["200", "404", "500"].enumerated() {
         try writer.counter("http.requests", dimensions: ["code": code]).increment(by: UInt64(index + n))
     }
     try writer.gauge("queue.depth").set(Int64(index % 17))
+    if scalars { return }
     let latency = try writer.histogram("http.latency", unit: "us")
     for value in [120, 340, 90, 15_000, UInt64(index)] { latency.record(value) }
 }
 
-/// `mmstats-benchmarks --scan-writer N DIR`: writes N live files under DIR (each writer
-/// keeps its file open and registered), prints `ready`, then for every `change K` line on
-/// standard input registers one more counter in K files (their generation changes) and
-/// prints `ok`; exits, removing its files, at the end of standard input.
-func scanWriterMain(count: Int, directory: String) -> Never {
+/// `mmstats-benchmarks --scan-writer FIRST END DIR`: writes live files FIRST..<END under DIR
+/// (each writer keeps its file open and registered), prints `ready`, then for every
+/// `change K` line on standard input registers one more counter in K of its files (their
+/// generation changes) and prints `ok`; exits, removing its files, at the end of standard input.
+func scanWriterMain(files: Range<Int>, directory: String, scalars: Bool) -> Never {
     var writers: [StatsWriter] = []
-    for index in 0..<count {
+    for index in files {
         var options = WriterOptions(application: "bench", model: "Stats")
         options.root = directory
         options.fileNameTemplate = "w\(index)-{PID}.mmstats"
         options.maximumSize = 1 << 20
         let writer = must("creating file \(index)") { () throws(MmStatsError) in try StatsWriter(options) }
-        must("filling file \(index)") { () throws(MmStatsError) in try fillScanFile(writer, index: index) }
+        must("filling file \(index)") { () throws(MmStatsError) in
+            try fillScanFile(writer, index: index, scalars: scalars)
+        }
         writers.append(writer)
     }
     print("ready")
@@ -66,6 +69,9 @@ struct Child {
         var toChild: [Int32] = [0, 0]
         var fromChild: [Int32] = [0, 0]
         guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
+        // Close-on-exec: a later child must not keep this one's standard input open (dup2 in
+        // the child clears the flag on its 0 and 1).
+        for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -177,20 +183,45 @@ struct ScanMethod {
     let make: (String) -> () -> Int
 }
 
-/// Milliseconds of `body`.
-func milliseconds(_ body: () -> Int) -> Double {
+/// CPU time of this process so far (user and system), in ms.
+func cpuMilliseconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func ms(_ t: timeval) -> Double { Double(t.tv_sec) * 1e3 + Double(t.tv_usec) / 1e3 }
+    return ms(usage.ru_utime) + ms(usage.ru_stime)
+}
+
+/// Wall and CPU milliseconds of `body`.
+func milliseconds(_ body: () -> Int) -> (wall: Double, cpu: Double) {
+    let cpu = cpuMilliseconds()
     let start = monotonicNanoseconds()
     sink(UInt64(body()))
-    return Double(monotonicNanoseconds() - start) / 1e6
+    return (Double(monotonicNanoseconds() - start) / 1e6, cpuMilliseconds() - cpu)
+}
+
+/// Wall and CPU times of the runs of one measurement.
+struct ScanTiming {
+    var runs: [(wall: Double, cpu: Double)] = []
+
+    mutating func append(_ run: (wall: Double, cpu: Double)) { runs.append(run) }
+
+    var cell: String {
+        let sorted = runs.sorted { $0.wall < $1.wall }
+        guard let best = sorted.first else { return "-" }
+        return "\(fixed(best.wall, 2)) (\(fixed(best.cpu, 1))) / \(fixed(sorted[sorted.count / 2].wall, 2))"
+    }
 }
 
 /// `mmstats-benchmarks --scan [--runs R] [--counts N,...] [--mmstats PATH]`.
-func scanBenchmarks(root: String, counts: [Int], runs: Int, mmstats: String, methods: [ScanMethod]) {
+func scanBenchmarks(root: String, counts: [Int], runs: Int, mmstats: String, scalars: Bool, methods: [ScanMethod]) {
     let program = programDirectory() + "/mmstats-benchmarks"
     print("# Reading many files")
     print("")
     print("Started \(utcNow()); load average: \(loadAverage()); \(runs) runs of each, min / median ms.")
-    print("Each file: 3 counters, 1 gauge, 1 histogram (word layout), written by one live child process.")
+    print(
+        "Each file: 3 counters, 1 gauge\(scalars ? "" : ", 1 histogram") (word layout), written by live child"
+            + " processes (4,000 files each). Cells: wall ms (CPU ms of this process), the run with the least wall"
+            + " time, then the median wall time.")
     print("")
     print("| files | reader | first scan | later scan | after 1% changed |")
     print("|---:|---|---:|---:|---:|")
@@ -198,22 +229,28 @@ func scanBenchmarks(root: String, counts: [Int], runs: Int, mmstats: String, met
     for count in counts {
         let directory = root + "/scan-\(count)"
         guard mkdir(directory, 0o700) == 0 else { fail("cannot create \(directory)") }
-        let writer = Child([program, "--scan-writer", String(count), directory])
-        guard writer.ask(nil).hasPrefix("ready") else { fail("the writer did not start") }
+        // A writer holds two descriptors: at most 4,000 files per writer process.
+        let perWriter = 4_000
+        let writers = stride(from: 0, to: count, by: perWriter).map { start in
+            Child([
+                program, "--scan-writer", String(start), String(min(count, start + perWriter)), directory,
+                scalars ? "scalars" : "histogram",
+            ])
+        }
+        for writer in writers where !writer.ask(nil).hasPrefix("ready") { fail("the writer did not start") }
         for method in methods {
-            var first = Timing()
-            var later = Timing()
-            var changed = Timing()
+            var first = ScanTiming()
+            var later = ScanTiming()
+            var changed = ScanTiming()
             for _ in 0..<runs {
                 let scan = method.make(directory)
-                first.samples.append(milliseconds(scan))
+                first.append(milliseconds(scan))
                 _ = scan()
-                later.samples.append(milliseconds(scan))
-                writer.ask("change \(max(1, count / 100))")
-                changed.samples.append(milliseconds(scan))
+                later.append(milliseconds(scan))
+                for writer in writers { writer.ask("change \(max(1, min(count, perWriter) / 100))") }
+                changed.append(milliseconds(scan))
             }
-            func cell(_ t: Timing) -> String { "\(fixed(t.best, 2)) / \(fixed(t.median, 2))" }
-            print("| \(count) | \(method.name) | \(cell(first)) | \(cell(later)) | \(cell(changed)) |")
+            print("| \(count) | \(method.name) | \(first.cell) | \(later.cell) | \(changed.cell) |")
         }
         var slurp = Timing()
         for _ in 0..<runs {
@@ -224,7 +261,7 @@ func scanBenchmarks(root: String, counts: [Int], runs: Int, mmstats: String, met
             if status != 0 { print("(slurp exited with status \(status))") }
         }
         slurpRows.append("| \(count) | \(fixed(slurp.best, 1)) / \(fixed(slurp.median, 1)) |")
-        writer.finish()
+        for writer in writers { writer.finish() }
         removeTree(directory)
     }
     print("")

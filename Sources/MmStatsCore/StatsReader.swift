@@ -258,8 +258,7 @@ public final class StatsReader {
 
     /// Whether the header still names the writer `origin` (the words that identify it, read at once).
     private func originUnchanged(_ origin: Origin) throws(MmStatsError) -> Bool {
-        let bytes = try region.bytes(at: 0, count: Format.Header.created + 8)
-        return bytes.withUnsafeBytes { raw in
+        return try region.withBytes(at: 0, count: Format.Header.created + 8) { raw in
             let view = ByteView(bytes: raw, swapped: origin.swapped)
             return view.u32(Format.Header.byteOrderMark) == Format.byteOrderMark
                 && Int(view.u16(Format.Header.headerSize)) == origin.headerSize
@@ -306,14 +305,14 @@ public final class StatsReader {
                 .corrupt, path: path,
                 "the file is \(mappedSize) bytes, smaller than the \(Format.headerSize)-byte header")
         }
-        let bytes = try region.bytes(at: 0, count: Format.headerSize)
-        guard bytes[0] == Format.version else {
-            throw MmStatsError(.unsupportedVersion, path: path, "version byte \(bytes[0]), expected 2")
-        }
-        guard Array(bytes[1..<8]) == Format.magic else {
-            throw MmStatsError(.corrupt, path: path, "bad magic (expected MMSTATS after the version byte)")
-        }
-        let parsed = bytes.withUnsafeBytes { raw -> Result<Header, MmStatsError> in
+        let parsed = try region.withBytes(at: 0, count: Format.headerSize) { raw -> Result<Header, MmStatsError> in
+            guard raw[0] == Format.version else {
+                return .failure(MmStatsError(.unsupportedVersion, path: path, "version byte \(raw[0]), expected 2"))
+            }
+            guard raw[1..<8].elementsEqual(Format.magic) else {
+                return .failure(
+                    MmStatsError(.corrupt, path: path, "bad magic (expected MMSTATS after the version byte)"))
+            }
             let native = raw.loadUnaligned(fromByteOffset: Format.Header.byteOrderMark, as: UInt32.self)
             let swapped: Bool
             if native == Format.byteOrderMark {
