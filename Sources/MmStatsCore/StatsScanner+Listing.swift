@@ -24,10 +24,22 @@ extension StatsScanner {
     /// A file found, with the identity its directory entry gave.
     typealias Found = (path: String, id: FileID)
 
+    /// How the files found under one directory were sorted last time: the paths in the order
+    /// the walk found them, and the permutation that sorts them. A directory whose names did
+    /// not change is walked in the same order, and the permutation is reused instead of
+    /// sorting again (comparing the paths costs far less than sorting them).
+    struct SortedListing {
+        var walked: [String] = []
+        var order: [Int] = []
+    }
+
     /// Files as given, directories expanded recursively to their `*.mmstats` files sorted by
     /// path. A file reached under several paths (hard links, or given twice) is listed once,
-    /// under the first of them. What cannot be searched is reported to `onError`.
-    static func expand(_ paths: [String], onError: (MmStatsError) -> Void) -> [Found] {
+    /// under the first of them. What cannot be searched is reported to `onError`. `sorted`
+    /// remembers each directory's order between calls.
+    static func expand(
+        _ paths: [String], sorted: inout [String: SortedListing], onError: (MmStatsError) -> Void
+    ) -> [Found] {
         var files: [Found] = []
         var seen: Set<FileID> = []
         for path in paths {
@@ -41,8 +53,16 @@ extension StatsScanner {
             if info.st_mode & S_IFMT == S_IFDIR {
                 var found: [Found] = []
                 walk(path, id: FileID(info), depth: 0, into: &found, onError: onError)
-                found.sort { $0.path < $1.path }
-                for file in found where seen.insert(file.id).inserted { files.append(file) }
+                let order: [Int]
+                if let last = sorted[path], last.walked.count == found.count,
+                    zip(last.walked, found).allSatisfy({ $0 == $1.path })
+                {
+                    order = last.order
+                } else {
+                    order = found.indices.sorted { found[$0].path < found[$1].path }
+                    sorted[path] = SortedListing(walked: found.map(\.path), order: order)
+                }
+                for index in order where seen.insert(found[index].id).inserted { files.append(found[index]) }
             } else if seen.insert(FileID(info)).inserted {
                 files.append((path, FileID(info)))
             }

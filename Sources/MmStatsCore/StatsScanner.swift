@@ -59,6 +59,7 @@ public final class StatsScanner {
 
     private var entries: [String: Entry] = [:]
     private var listing: UInt64 = 0
+    private var sortedListings: [String: SortedListing] = [:]
     /// How many readers are kept now.
     public private(set) var cachedReaders = 0
 
@@ -92,7 +93,7 @@ public final class StatsScanner {
     /// ```
     public func files(onError: (MmStatsError) -> Void) -> [String] {
         listing &+= 1
-        let found = Self.expand(paths, onError: onError)
+        let found = Self.expand(paths, sorted: &sortedListings, onError: onError)
         var files: [String] = []
         files.reserveCapacity(found.count)
         for (path, id) in found {
