@@ -33,13 +33,70 @@ extension StatsScanner {
         var order: [Int] = []
     }
 
+    /// The device, inode, size and change times of a directory: any entry added, removed or
+    /// renamed in it changes its modification and change times.
+    struct DirectoryFingerprint: Equatable {
+        let id: FileID
+        let size: Int64
+        let modified: timespec
+        let changed: timespec
+
+        init(_ info: stat) {
+            id = FileID(info)
+            size = Int64(info.st_size)
+            modified = info.st_mtim
+            changed = info.st_ctim
+        }
+
+        static func == (a: Self, b: Self) -> Bool {
+            a.id == b.id && a.size == b.size && a.modified.tv_sec == b.modified.tv_sec
+                && a.modified.tv_nsec == b.modified.tv_nsec && a.changed.tv_sec == b.changed.tv_sec
+                && a.changed.tv_nsec == b.changed.tv_nsec
+        }
+
+        /// Whether the directory changed less than `margin` before `now`: a change in the same
+        /// tick of the file system's clock could then leave the times as they are, so such a
+        /// listing is not reused (the "racy" case that git's index also has).
+        func isRecent(now: timespec, margin: Int64 = 100_000_000) -> Bool {
+            func nanoseconds(_ t: timespec) -> Int64 { Int64(t.tv_sec) &* 1_000_000_000 &+ Int64(t.tv_nsec) }
+            return max(nanoseconds(modified), nanoseconds(changed)) > nanoseconds(now) &- margin
+        }
+    }
+
+    /// A directory's entries as last listed, kept while its fingerprint does not change.
+    struct DirectoryListing {
+        let fingerprint: DirectoryFingerprint
+        let files: [Found]
+        let subdirectories: [Found]
+        var visit: UInt64
+    }
+
+    /// What the listing remembers between scans: each directory's entries, and each given
+    /// directory's sort order. Entries of directories no longer visited are dropped.
+    struct ListingCache {
+        var directories: [String: DirectoryListing] = [:]
+        var sorted: [String: SortedListing] = [:]
+        var visit: UInt64 = 0
+        /// Whether the last `expand` read anything afresh (false: every directory was kept, and
+        /// its result is the one before).
+        var changed = true
+    }
+
     /// Files as given, directories expanded recursively to their `*.mmstats` files sorted by
     /// path. A file reached under several paths (hard links, or given twice) is listed once,
-    /// under the first of them. What cannot be searched is reported to `onError`. `sorted`
-    /// remembers each directory's order between calls.
+    /// under the first of them. What cannot be searched is reported to `onError`. `cache`
+    /// keeps directory listings and sort orders between calls.
     static func expand(
-        _ paths: [String], sorted: inout [String: SortedListing], onError: (MmStatsError) -> Void
+        _ paths: [String], cache: inout ListingCache, onError: (MmStatsError) -> Void
     ) -> [Found] {
+        cache.visit &+= 1
+        cache.changed = false
+        defer {
+            let visit = cache.visit
+            if cache.directories.values.contains(where: { $0.visit != visit }) {
+                cache.directories = cache.directories.filter { $0.value.visit == visit }
+            }
+        }
         var files: [Found] = []
         var seen: Set<FileID> = []
         for path in paths {
@@ -52,18 +109,20 @@ extension StatsScanner {
             }
             if info.st_mode & S_IFMT == S_IFDIR {
                 var found: [Found] = []
-                walk(path, id: FileID(info), depth: 0, into: &found, onError: onError)
+                walk(path, id: FileID(info), depth: 0, into: &found, cache: &cache, onError: onError)
                 let order: [Int]
-                if let last = sorted[path], last.walked.count == found.count,
+                if let last = cache.sorted[path], last.walked.count == found.count,
                     zip(last.walked, found).allSatisfy({ $0 == $1.path })
                 {
                     order = last.order
                 } else {
+                    cache.changed = true
                     order = found.indices.sorted { found[$0].path < found[$1].path }
-                    sorted[path] = SortedListing(walked: found.map(\.path), order: order)
+                    cache.sorted[path] = SortedListing(walked: found.map(\.path), order: order)
                 }
                 for index in order where seen.insert(found[index].id).inserted { files.append(found[index]) }
             } else if seen.insert(FileID(info)).inserted {
+                cache.changed = true  // a file given by name: its identity is looked up each time
                 files.append((path, FileID(info)))
             }
         }
@@ -73,10 +132,11 @@ extension StatsScanner {
     /// Lists `directory`, then searches its subdirectories. A directory is closed before the
     /// walk goes below it, so the walk holds one descriptor whatever the depth.
     private static func walk(
-        _ directory: String, id: FileID, depth: Int, into files: inout [Found], onError: (MmStatsError) -> Void
+        _ directory: String, id: FileID, depth: Int, into files: inout [Found], cache: inout ListingCache,
+        onError: (MmStatsError) -> Void
     ) {
         var subdirectories: [Found] = []
-        list(directory, id: id, files: &files, subdirectories: &subdirectories, onError: onError)
+        list(directory, id: id, files: &files, subdirectories: &subdirectories, cache: &cache, onError: onError)
         for subdirectory in subdirectories {
             guard depth < maximumDepth else {
                 onError(
@@ -85,7 +145,8 @@ extension StatsScanner {
                         "not searched: more than \(maximumDepth) levels below the directory given"))
                 continue
             }
-            walk(subdirectory.path, id: subdirectory.id, depth: depth + 1, into: &files, onError: onError)
+            walk(
+                subdirectory.path, id: subdirectory.id, depth: depth + 1, into: &files, cache: &cache, onError: onError)
         }
     }
 
@@ -97,19 +158,54 @@ extension StatsScanner {
     /// A regular file's kind and identity come from its directory entry (`d_type`, `d_ino`,
     /// and the directory's device), so a file costs no `stat`; an entry whose type the file
     /// system does not report, and every subdirectory, is examined with `fstatat`.
+    ///
+    /// A directory whose fingerprint (``DirectoryFingerprint``) is what it was at its last
+    /// listing is not read again: its entries are taken from `cache`. A listing that reported
+    /// an error, or of a directory that had just changed, is not kept.
     private static func list(
-        _ directory: String, id: FileID, files: inout [Found], subdirectories: inout [Found],
-        onError: (MmStatsError) -> Void
+        _ directory: String, id: FileID, files allFiles: inout [Found], subdirectories allSubdirectories: inout [Found],
+        cache: inout ListingCache, onError reportError: (MmStatsError) -> Void
     ) {
         let fd: Int32
         switch Sys.open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) {
         case .success(let opened): fd = opened
-        case .failure(let error): return onError(.system(error, path: directory, "cannot list"))
+        case .failure(let error):
+            cache.changed = true
+            return reportError(.system(error, path: directory, "cannot list"))
         }
         guard case .success(let info) = Sys.fstat(fd), FileID(info) == id else {
             Sys.close(fd)
-            return onError(
+            cache.changed = true
+            return reportError(
                 MmStatsError(.unsafePath, path: directory, "not searched: it was replaced while being searched"))
+        }
+        let fingerprint = DirectoryFingerprint(info)
+        if var kept = cache.directories[directory], kept.fingerprint == fingerprint {
+            Sys.close(fd)
+            allFiles += kept.files
+            allSubdirectories += kept.subdirectories
+            kept.visit = cache.visit
+            cache.directories[directory] = kept
+            return
+        }
+        cache.directories[directory] = nil
+        cache.changed = true
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var files: [Found] = []
+        var subdirectories: [Found] = []
+        var failed = false
+        func onError(_ error: MmStatsError) {
+            failed = true
+            reportError(error)
+        }
+        defer {
+            allFiles += files
+            allSubdirectories += subdirectories
+            if !failed && !fingerprint.isRecent(now: now) {
+                cache.directories[directory] = DirectoryListing(
+                    fingerprint: fingerprint, files: files, subdirectories: subdirectories, visit: cache.visit)
+            }
         }
         guard let handle = fdopendir(fd) else {
             let error = Errno.current

@@ -59,7 +59,9 @@ public final class StatsScanner {
 
     private var entries: [String: Entry] = [:]
     private var listing: UInt64 = 0
-    private var sortedListings: [String: SortedListing] = [:]
+    private var listingCache = ListingCache()
+    /// What the last listing returned.
+    private var lastFiles: [String]?
     /// How many readers are kept now.
     public private(set) var cachedReaders = 0
 
@@ -92,8 +94,10 @@ public final class StatsScanner {
     /// let files = scanner.files { print($0) }
     /// ```
     public func files(onError: (MmStatsError) -> Void) -> [String] {
+        let found = Self.expand(paths, cache: &listingCache, onError: onError)
+        // Every directory as it was: the same paths and identities as last time.
+        if !listingCache.changed, let lastFiles { return lastFiles }
         listing &+= 1
-        let found = Self.expand(paths, sorted: &sortedListings, onError: onError)
         var files: [String] = []
         files.reserveCapacity(found.count)
         for (path, id) in found {
@@ -114,6 +118,7 @@ public final class StatsScanner {
             entries = entries.filter { $0.value.listing == current }
             cachedReaders = entries.values.count { $0.reader != nil }
         }
+        lastFiles = files
         return files
     }
 

@@ -79,6 +79,36 @@ struct StatsScannerTests {
         _ = second
     }
 
+    @Test("a directory's kept listing is used only while the directory is unchanged")
+    func keptListing() throws {
+        let directory = TemporaryDirectory("scanner-kept")
+        let first = try StatsWriter(options(directory, "first.mmstats"))
+        let model = directory.path + "/app/Model"
+        // Older than the 100 ms "recent change" margin: the listing is kept from now on.
+        usleep(250_000)
+        let scanner = StatsScanner(paths: [directory.path])
+        var errors: [MmStatsError] = []
+        #expect(scanner.files { errors.append($0) } == [first.path])
+        #expect(scanner.files { errors.append($0) } == [first.path])
+
+        // Any change to the entries changes the directory's times: each is seen at once.
+        let bytes = try contents(first.path)
+        try write(bytes, to: model + "/second.mmstats")
+        #expect(scanner.files { errors.append($0) } == [first.path, model + "/second.mmstats"])
+        let secondReader = try scanner.reader(for: model + "/second.mmstats")
+        try write(bytes, to: model + "/.replacement.tmp")
+        #expect(rename(model + "/.replacement.tmp", model + "/second.mmstats") == 0)
+        #expect(scanner.files { errors.append($0) } == [first.path, model + "/second.mmstats"])
+        #expect(try scanner.reader(for: model + "/second.mmstats") !== secondReader)
+        #expect(unlink(model + "/second.mmstats") == 0)
+        #expect(scanner.files { errors.append($0) } == [first.path])
+        usleep(250_000)
+        #expect(scanner.files { errors.append($0) } == [first.path])
+        try write(bytes, to: model + "/third.mmstats")
+        #expect(scanner.files { errors.append($0) } == [first.path, model + "/third.mmstats"])
+        #expect(errors.isEmpty, "\(errors)")
+    }
+
     @Test("reads 1,000 files with RLIMIT_NOFILE lowered to 64: kept readers hold no descriptor")
     func fewDescriptors() throws {
         let directory = TemporaryDirectory("scanner-fds")
