@@ -56,7 +56,8 @@ extension StatsScanner {
 
         /// Whether the directory changed less than `margin` before `now`: a change in the same
         /// tick of the file system's clock could then leave the times as they are, so such a
-        /// listing is not reused (the "racy" case that git's index also has).
+        /// listing is not reused (the "racy" case that git's index also has). Linux's local file
+        /// systems (tmpfs, ext4, xfs, btrfs) stamp times at least every 10 ms.
         func isRecent(now: timespec, margin: Int64 = 100_000_000) -> Bool {
             func nanoseconds(_ t: timespec) -> Int64 { Int64(t.tv_sec) &* 1_000_000_000 &+ Int64(t.tv_nsec) }
             return max(nanoseconds(modified), nanoseconds(changed)) > nanoseconds(now) &- margin
