@@ -285,6 +285,17 @@ func scanMethods() -> [ScanMethod] {
             let scanner = StatsScanner(paths: [root])
             return { scanner.snapshots(onError: { _ in }).reduce(0) { $0 + $1.count } }
         },
+        ScanMethod(name: "snapshot() only, of readers in an array") { root in
+            // The floor under a scan: no listing, no lookup; the readers are opened once.
+            let scanner = StatsScanner(paths: [root])
+            var readers: [StatsReader]? = nil
+            return {
+                if readers == nil {
+                    readers = scanner.files { _ in }.compactMap { try? scanner.reader(for: $0) }
+                }
+                return (readers ?? []).reduce(0) { $0 + ((try? $1.snapshot())?.count ?? 0) }
+            }
+        },
         ScanMethod(name: "StatsScanner.files (list only)") { root in
             let scanner = StatsScanner(paths: [root])
             return { scanner.files(onError: { _ in }).count }

@@ -24,13 +24,15 @@ extension StatsScanner {
     /// A file found, with the identity its directory entry gave.
     typealias Found = (path: String, id: FileID)
 
-    /// How the files found under one directory were sorted last time: the paths in the order
-    /// the walk found them, and the permutation that sorts them. A directory whose names did
+    /// How the files found under one directory were sorted last time: the files in the order
+    /// the walk found them, and the permutation that sorts them. A directory whose entries did
     /// not change is walked in the same order, and the permutation is reused instead of
     /// sorting again (comparing the paths costs far less than sorting them).
     struct SortedListing {
-        var walked: [String] = []
+        var walked: [Found] = []
         var order: [Int] = []
+        /// When the directory is the only path: the files in order with hard links dropped.
+        var result: [Found]? = nil
     }
 
     /// The device, inode, size and change times of a directory: any entry added, removed or
@@ -111,17 +113,19 @@ extension StatsScanner {
             if info.st_mode & S_IFMT == S_IFDIR {
                 var found: [Found] = []
                 walk(path, id: FileID(info), depth: 0, into: &found, cache: &cache, onError: onError)
-                let order: [Int]
                 if let last = cache.sorted[path], last.walked.count == found.count,
-                    zip(last.walked, found).allSatisfy({ $0 == $1.path })
+                    zip(last.walked, found).allSatisfy({ $0.path == $1.path && $0.id == $1.id })
                 {
-                    order = last.order
+                    // The same walk as last time: the same order, and for a single directory the same result.
+                    if paths.count == 1, let result = last.result { return result }
+                    for index in last.order where seen.insert(found[index].id).inserted { files.append(found[index]) }
                 } else {
                     cache.changed = true
-                    order = found.indices.sorted { found[$0].path < found[$1].path }
-                    cache.sorted[path] = SortedListing(walked: found.map(\.path), order: order)
+                    let order = found.indices.sorted { found[$0].path < found[$1].path }
+                    for index in order where seen.insert(found[index].id).inserted { files.append(found[index]) }
+                    cache.sorted[path] = SortedListing(
+                        walked: found, order: order, result: paths.count == 1 ? files : nil)
                 }
-                for index in order where seen.insert(found[index].id).inserted { files.append(found[index]) }
             } else if seen.insert(FileID(info)).inserted {
                 cache.changed = true  // a file given by name: its identity is looked up each time
                 files.append((path, FileID(info)))

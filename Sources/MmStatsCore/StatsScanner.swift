@@ -49,19 +49,27 @@ public final class StatsScanner {
         return max(64, min(65_536, count / 2))
     }()
 
-    private struct Entry {
-        /// The device and inode the listing saw at the path.
+    /// A listed file: the identity the listing saw at its path, and its kept reader.
+    private final class Entry {
+        let path: String
         var id: FileID
         var reader: StatsReader?
         /// The listing that last saw the path.
         var listing: UInt64
+
+        init(path: String, id: FileID, listing: UInt64) {
+            self.path = path
+            self.id = id
+            self.listing = listing
+        }
     }
 
     private var entries: [String: Entry] = [:]
     private var listing: UInt64 = 0
     private var listingCache = ListingCache()
-    /// What the last listing returned.
+    /// What the last listing returned, and the entries of those files in the same order.
     private var lastFiles: [String]?
+    private var lastEntries: [Entry] = []
     /// How many readers are kept now.
     public private(set) var cachedReaders = 0
 
@@ -99,18 +107,23 @@ public final class StatsScanner {
         if !listingCache.changed, let lastFiles { return lastFiles }
         listing &+= 1
         var files: [String] = []
+        var listed: [Entry] = []
         files.reserveCapacity(found.count)
+        listed.reserveCapacity(found.count)
         for (path, id) in found {
             files.append(path)
-            if let index = entries.index(forKey: path) {
-                if entries.values[index].id != id {
-                    if entries.values[index].reader != nil { cachedReaders -= 1 }
-                    entries.values[index].reader = nil
-                    entries.values[index].id = id
+            if let entry = entries[path] {
+                if entry.id != id {
+                    if entry.reader != nil { cachedReaders -= 1 }
+                    entry.reader = nil
+                    entry.id = id
                 }
-                entries.values[index].listing = listing
+                entry.listing = listing
+                listed.append(entry)
             } else {
-                entries[path] = Entry(id: id, reader: nil, listing: listing)
+                let entry = Entry(path: path, id: id, listing: listing)
+                entries[path] = entry
+                listed.append(entry)
             }
         }
         if entries.count > found.count {
@@ -118,6 +131,7 @@ public final class StatsScanner {
             entries = entries.filter { $0.value.listing == current }
             cachedReaders = entries.values.count { $0.reader != nil }
         }
+        lastEntries = listed
         lastFiles = files
         return files
     }
@@ -132,11 +146,15 @@ public final class StatsScanner {
     /// }
     /// ```
     public func reader(for path: String) throws(MmStatsError) -> StatsReader {
-        guard let index = entries.index(forKey: path) else { return try open(path) }
-        if let reader = entries.values[index].reader { return reader }
-        let reader = try open(path)
+        guard let entry = entries[path] else { return try open(path) }
+        return try reader(of: entry)
+    }
+
+    private func reader(of entry: Entry) throws(MmStatsError) -> StatsReader {
+        if let reader = entry.reader { return reader }
+        let reader = try open(entry.path)
         if cachedReaders < maximumReaders {
-            entries.values[index].reader = reader
+            entry.reader = reader
             cachedReaders += 1
         }
         return reader
@@ -150,17 +168,27 @@ public final class StatsScanner {
     /// if let snapshot = try scanner.snapshot(of: path) { print(snapshot.count) }
     /// ```
     public func snapshot(of path: String) throws(MmStatsError) -> Snapshot? {
-        let reader: StatsReader
+        if let entry = entries[path] { return try snapshot(of: entry) }
         do throws(MmStatsError) {
-            reader = try self.reader(for: path)
+            return try open(path).snapshot()
         } catch {
             if case .failure(let missing) = Sys.lstat(path), missing == .noEntry { return nil }
+            throw error
+        }
+    }
+
+    private func snapshot(of entry: Entry) throws(MmStatsError) -> Snapshot? {
+        let reader: StatsReader
+        do throws(MmStatsError) {
+            reader = try self.reader(of: entry)
+        } catch {
+            if case .failure(let missing) = Sys.lstat(entry.path), missing == .noEntry { return nil }
             throw error
         }
         do throws(MmStatsError) {
             return try reader.snapshot()
         } catch {
-            forget(path)
+            forget(entry)
             throw error
         }
     }
@@ -173,12 +201,13 @@ public final class StatsScanner {
     /// let snapshots = scanner.snapshots { error in print(error) }
     /// ```
     public func snapshots(onError: (MmStatsError) -> Void) -> [Snapshot] {
-        let files = files(onError: onError)
+        _ = files(onError: onError)
         var snapshots: [Snapshot] = []
-        snapshots.reserveCapacity(files.count)
-        for path in files {
+        snapshots.reserveCapacity(lastEntries.count)
+        // The entries of the files just listed, in order: no lookup by path.
+        for entry in lastEntries {
             do throws(MmStatsError) {
-                if let snapshot = try snapshot(of: path) { snapshots.append(snapshot) }
+                if let snapshot = try snapshot(of: entry) { snapshots.append(snapshot) }
             } catch {
                 onError(error)
             }
@@ -188,8 +217,12 @@ public final class StatsScanner {
 
     /// Drops the kept reader of `path`, if any: the next read opens the file afresh.
     public func forget(_ path: String) {
-        guard let index = entries.index(forKey: path), entries.values[index].reader != nil else { return }
-        entries.values[index].reader = nil
+        if let entry = entries[path] { forget(entry) }
+    }
+
+    private func forget(_ entry: Entry) {
+        guard entry.reader != nil else { return }
+        entry.reader = nil
         cachedReaders -= 1
     }
 
