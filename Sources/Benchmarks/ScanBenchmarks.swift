@@ -285,6 +285,14 @@ func scanMethods() -> [ScanMethod] {
             let scanner = StatsScanner(paths: [root])
             return { scanner.snapshots(onError: { _ in }).reduce(0) { $0 + $1.count } }
         },
+        ScanMethod(name: "StatsScanner.forEachSnapshot") { root in
+            let scanner = StatsScanner(paths: [root])
+            return {
+                var metrics = 0
+                scanner.forEachSnapshot(onError: { _ in }) { metrics += $0.count }
+                return metrics
+            }
+        },
         ScanMethod(name: "snapshot() only, of readers in an array") { root in
             // The floor under a scan: no listing, no lookup; the readers are opened once.
             let scanner = StatsScanner(paths: [root])

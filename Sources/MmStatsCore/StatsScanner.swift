@@ -201,18 +201,31 @@ public final class StatsScanner {
     /// let snapshots = scanner.snapshots { error in print(error) }
     /// ```
     public func snapshots(onError: (MmStatsError) -> Void) -> [Snapshot] {
-        _ = files(onError: onError)
         var snapshots: [Snapshot] = []
-        snapshots.reserveCapacity(lastEntries.count)
+        forEachSnapshot(onError: onError) { snapshots.append($0) }
+        return snapshots
+    }
+
+    /// One scan, like ``snapshots(onError:)``, handing each snapshot to `body` as it is read
+    /// instead of collecting them: the cheapest way to go through every file when the
+    /// snapshots need not outlive the scan.
+    ///
+    /// ```swift
+    /// var requests: UInt64 = 0
+    /// scanner.forEachSnapshot(onError: { print($0) }) { snapshot in
+    ///     if case .uint(let n) = snapshot.value("http.requests") { requests += n }
+    /// }
+    /// ```
+    public func forEachSnapshot(onError: (MmStatsError) -> Void, _ body: (Snapshot) -> Void) {
+        _ = files(onError: onError)
         // The entries of the files just listed, in order: no lookup by path.
         for entry in lastEntries {
             do throws(MmStatsError) {
-                if let snapshot = try snapshot(of: entry) { snapshots.append(snapshot) }
+                if let snapshot = try snapshot(of: entry) { body(snapshot) }
             } catch {
                 onError(error)
             }
         }
-        return snapshots
     }
 
     /// Drops the kept reader of `path`, if any: the next read opens the file afresh.

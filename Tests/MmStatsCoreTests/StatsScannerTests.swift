@@ -186,6 +186,10 @@ struct StatsScannerTests {
         #expect(scanner.snapshots { errors.append($0) }.count == 21)
         #expect(scanner.cachedReaders == 5)
         #expect(scanner.snapshots { errors.append($0) }.count == 21)
+        var visited: [String] = []
+        scanner.forEachSnapshot(onError: { errors.append($0) }) { visited.append($0.path) }
+        #expect(visited == scanner.files { errors.append($0) })
+        #expect(visited.count == 21)
         #expect(errors.isEmpty, "\(errors)")
     }
 }
