@@ -53,16 +53,24 @@ public final class StatsReader {
     /// file is mapped (the mapping outlives it): the reader costs a mapping, not a descriptor,
     /// and opens the path again (`O_NOFOLLOW`) only to map a file that grew, failing if the
     /// path no longer names the same file. `StatsScanner` keeps its readers this way.
-    init(path: String, registry: PluginRegistry, limits: ReaderLimits, holdsDescriptor: Bool)
-        throws(MmStatsError)
-    {
+    ///
+    /// With `directory` (an open directory's descriptor) the file `name` is opened in it,
+    /// without walking `path` from the root again; `path` is still the file's path, for
+    /// messages and for opening it again.
+    init(
+        path: String, registry: PluginRegistry, limits: ReaderLimits, holdsDescriptor: Bool,
+        directory: (fd: Int32, name: String)? = nil
+    ) throws(MmStatsError) {
         self.path = path
         self.registry = registry
         self.limits = limits
         let fd: Int32
         // O_NONBLOCK: opening a FIFO planted at the path must not wait for a writer (the
         // descriptor is only used for fstat and mmap, which it does not affect).
-        switch Sys.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) {
+        let opening =
+            directory.map { Sys.openAt($0.fd, $0.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) }
+            ?? Sys.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+        switch opening {
         case .success(let opened): fd = opened
         case .failure(let error): throw .system(error, path: path, "cannot open")
         }

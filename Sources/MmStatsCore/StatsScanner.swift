@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// Reads the stats files under some directories again and again, cheaply: the readers of the
 /// files it has seen are kept between scans, bounded by a count rather than by descriptors.
 ///
@@ -102,6 +108,7 @@ public final class StatsScanner {
     /// let files = scanner.files { print($0) }
     /// ```
     public func files(onError: (MmStatsError) -> Void) -> [String] {
+        closeDirectory()
         let found = Self.expand(paths, cache: &listingCache, onError: onError)
         // Every directory as it was: the same paths and identities as last time.
         if !listingCache.changed, let lastFiles { return lastFiles }
@@ -219,6 +226,7 @@ public final class StatsScanner {
     public func forEachSnapshot(onError: (MmStatsError) -> Void, _ body: (Snapshot) -> Void) {
         _ = files(onError: onError)
         // The entries of the files just listed, in order: no lookup by path.
+        defer { closeDirectory() }
         for entry in lastEntries {
             do throws(MmStatsError) {
                 if let snapshot = try snapshot(of: entry) { body(snapshot) }
@@ -239,7 +247,36 @@ public final class StatsScanner {
         cachedReaders -= 1
     }
 
+    /// The directory files are being opened in, kept open between files of one directory:
+    /// `openat` of a name costs one lookup, `open` of a path one per component.
+    private var directory: (path: Substring, fd: Int32)?
+
+    deinit {
+        closeDirectory()
+    }
+
+    private func closeDirectory() {
+        if let directory { Sys.close(directory.fd) }
+        directory = nil
+    }
+
+    /// A new reader of `path`, opened in its directory (kept open for the next file) when the
+    /// path has one.
     private func open(_ path: String) throws(MmStatsError) -> StatsReader {
-        try StatsReader(path: path, registry: registry, limits: limits, holdsDescriptor: false)
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")), slash != path.utf8.startIndex else {
+            return try StatsReader(path: path, registry: registry, limits: limits, holdsDescriptor: false)
+        }
+        let parent = path[..<slash]
+        let name = String(path[path.index(after: slash)...])
+        if directory?.path != parent {
+            closeDirectory()
+            // Like the path's own walk: the last component must not be a symbolic link.
+            if case .success(let fd) = Sys.open(String(parent), O_RDONLY | O_DIRECTORY | O_NOFOLLOW) {
+                directory = (parent, fd)
+            }
+        }
+        return try StatsReader(
+            path: path, registry: registry, limits: limits, holdsDescriptor: false,
+            directory: directory.map { ($0.fd, name) })
     }
 }
