@@ -15,6 +15,9 @@
 /// parses the metadata again only when the file's generation changes. A file replaced at
 /// its path (a new inode) is opened afresh; a file gone from the listing is forgotten, its
 /// mapping released. A reader whose snapshot fails is dropped and opened again next time.
+/// A directory whose entries did not change since the last scan (same inode, size and
+/// modification and change times) is not read again. While it opens new readers the scanner
+/// holds one descriptor, of the directory they are in.
 ///
 /// Everything `StatsReader` guarantees still holds: no symbolic link is followed, every
 /// offset is validated, every load of the file is guarded, a writer that died or restarted
@@ -29,6 +32,9 @@
 ///     sleep(1)
 /// }
 /// ```
+///
+/// `files(onError:)` and `snapshot(of:)` split a scan for callers that pick files first;
+/// `forEachSnapshot(onError:_:)` scans without collecting the snapshots.
 ///
 /// A scanner is not thread-safe: use it from one thread at a time.
 public final class StatsScanner {
@@ -270,7 +276,8 @@ public final class StatsScanner {
         let name = String(path[path.index(after: slash)...])
         if directory?.path != parent {
             closeDirectory()
-            // Like the path's own walk: the last component must not be a symbolic link.
+            // A parent that cannot be opened this way (a symbolic link given on the command
+            // line, say) leaves the file to be opened by its whole path, as `StatsReader` does.
             if case .success(let fd) = Sys.open(String(parent), O_RDONLY | O_DIRECTORY | O_NOFOLLOW) {
                 directory = (parent, fd)
             }
