@@ -9,33 +9,28 @@ import Processor
 #endif
 
 /// Reads the stats files a manifest's sources select and turns them into the engine's
-/// samples, keeping one `StatsReader` per file between passes (metadata is parsed again only
-/// when a file's generation changes; a file replaced at the same path is opened afresh).
+/// samples, through a `StatsScanner` that keeps one reader per file between passes (metadata
+/// is parsed again only when a file's generation changes; a file replaced at the same path is
+/// opened afresh; kept readers hold no descriptor).
 final class SampleCollector {
     /// Directories and files to read (a manifest's `roots`, else the stats root).
     let paths: [String]
     let sources: Manifest.Sources
     /// Files never read (the processor's own results file).
     var excluded: Set<String> = []
-    private var readers: [String: (device: UInt64, inode: UInt64, reader: StatsReader)] = [:]
-    /// The most readers kept open between passes (each holds a descriptor): half the soft
-    /// descriptor limit, at most 8,192. Files beyond it are opened and closed every pass.
-    let maximumCachedReaders: Int = {
-        var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 256 }
-        return Int(max(16, min(8_192, limit.rlim_cur / 2)))
-    }()
+    private let scanner: StatsScanner
 
     init(paths: [String], sources: Manifest.Sources) {
         self.paths = paths
         self.sources = sources
+        self.scanner = StatsScanner(paths: paths)
     }
 
     /// The files under `paths` that the sources' `files` globs select (all when there are none):
     /// a glob matches a file's path relative to one of `paths`, or its absolute path; `*` and `?`
     /// do not cross a `/`.
     func files(onError: (String) -> Void) -> [String] {
-        let all = StatsFiles.expand(paths, onError: { onError($0.description) })
+        let all = scanner.files(onError: { onError($0.description) })
         guard !sources.files.isEmpty else { return all.filter { !excluded.contains($0) } }
         let roots = paths.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
         return all.filter { path in
@@ -54,16 +49,14 @@ final class SampleCollector {
     func collect(onError: (String) -> Void) -> EngineInputs {
         var samples: [EngineSample] = []
         var hasher = Hasher()
-        var seen: Set<String> = []
         for path in files(onError: onError) {
-            guard let reader = reader(for: path, onError: onError) else { continue }
-            seen.insert(path)
             let snapshot: Snapshot
             do throws(MmStatsError) {
-                snapshot = try reader.snapshot()
+                // nil: removed since the directory was listed, not an error.
+                guard let read = try scanner.snapshot(of: path) else { continue }
+                snapshot = read
             } catch {
                 onError(error.description)
-                readers[path] = nil
                 continue
             }
             let writer = snapshot.writer
@@ -87,30 +80,8 @@ final class SampleCollector {
                         fields: fields, buckets: kind == "histogram" || kind == "timer" ? Self.buckets(sample) : nil))
             }
         }
-        for path in readers.keys where !seen.contains(path) { readers[path] = nil }
         hasher.combine(samples.count)
         return EngineInputs(samples: samples, generation: UInt64(bitPattern: Int64(hasher.finalize())))
-    }
-
-    /// The reader of `path`: the cached one while the path names the same file, else a new one.
-    private func reader(for path: String, onError: (String) -> Void) -> StatsReader? {
-        var info = stat()
-        guard lstat(path, &info) == 0 else {
-            readers[path] = nil
-            return nil  // gone since the directory was listed: not an error
-        }
-        let device = UInt64(info.st_dev)
-        let inode = UInt64(info.st_ino)
-        if let cached = readers[path], cached.device == device, cached.inode == inode { return cached.reader }
-        do throws(MmStatsError) {
-            let reader = try StatsReader(path: path)
-            if readers.count < maximumCachedReaders { readers[path] = (device, inode, reader) }
-            return reader
-        } catch {
-            onError(error.description)
-            readers[path] = nil
-            return nil
-        }
     }
 
     static func number(_ value: Value) -> Number? {

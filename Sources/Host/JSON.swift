@@ -29,8 +29,8 @@ indirect enum JSON {
     }
 
     func render(indent: Int = 0, into output: inout String) {
-        let pad = String(repeating: "  ", count: indent + 1)
-        let closePad = String(repeating: "  ", count: indent)
+        /// Two spaces per level (only containers indent).
+        func pad(_ levels: Int) { for _ in 0..<levels { output += "  " } }
         switch self {
         case .null: output += "null"
         case .bool(let v): output += v ? "true" : "false"
@@ -52,11 +52,12 @@ indirect enum JSON {
             }
             output += "[\n"
             for (i, item) in items.enumerated() {
-                output += pad
+                pad(indent + 1)
                 item.render(indent: indent + 1, into: &output)
                 output += i == items.count - 1 ? "\n" : ",\n"
             }
-            output += closePad + "]"
+            pad(indent)
+            output += "]"
         case .object(let members):
             if members.isEmpty {
                 output += "{}"
@@ -64,13 +65,14 @@ indirect enum JSON {
             }
             output += "{\n"
             for (i, (key, value)) in members.enumerated() {
-                output += pad
+                pad(indent + 1)
                 JSON.escape(key, into: &output)
                 output += ": "
                 value.render(indent: indent + 1, into: &output)
                 output += i == members.count - 1 ? "\n" : ",\n"
             }
-            output += closePad + "}"
+            pad(indent)
+            output += "}"
         }
     }
 
@@ -79,6 +81,13 @@ indirect enum JSON {
     /// from U+007F on as `\u` and four lowercase hex digits (a surrogate pair above U+FFFF), so
     /// the output is ASCII, safe in a terminal, and byte for byte the Python reader's.
     static func escape(_ text: String, into output: inout String) {
+        // Printable ASCII without a quote or a backslash (nearly every name) is copied whole.
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            output += "\""
+            output += text
+            output += "\""
+            return
+        }
         output += "\""
         func hex(_ unit: UInt16) {
             let digits = String(unit, radix: 16)

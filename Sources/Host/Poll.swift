@@ -138,8 +138,10 @@ enum Poll {
         var tick: UInt64 = 0
         var row = 0
         var rowsSinceHeader = 0
+        // Keeps a reader per file between rows (metadata parsed again only when it changes).
+        let scanner = StatsScanner(paths: paths)
         while !SignalWake.stopRequested {
-            let cells = sample(names, paths: paths, previous: &previous, reported: &reported)
+            let cells = sample(names, scanner: scanner, previous: &previous, reported: &reported)
             let texts = cells.map { $0.text(markCounters: row == 0) }
             var widened = row == 0
             for (column, text) in texts.enumerated() where text.count > widths[column] {
@@ -163,10 +165,11 @@ enum Poll {
         return 0
     }
 
-    /// Reads every file once and adds each column's matches; remembers the counters for the
-    /// next row. Problems are reported on stderr once each; a file that vanished is skipped.
+    /// Reads every file once, through `scanner` (which keeps the readers between rows), and adds
+    /// each column's matches; remembers the counters for the next row. Problems are reported on
+    /// stderr once each; a file that vanished is skipped.
     static func sample(
-        _ names: [String], paths: [String], previous: inout [CounterKey: UInt64], reported: inout Set<String>
+        _ names: [String], scanner: StatsScanner, previous: inout [CounterKey: UInt64], reported: inout Set<String>
     ) -> [Cell] {
         func report(_ error: MmStatsError) {
             if reported.insert(error.description).inserted { printError(error.description) }
@@ -174,10 +177,11 @@ enum Poll {
         var cells = Array(repeating: Cell(), count: names.count)
         var counters: [CounterKey: UInt64] = [:]
         let now = StatsClock.system.now()
-        for file in StatsFiles.expand(paths, onError: report) {
+        for file in scanner.files(onError: report) {
             let snapshot: Snapshot
             do throws(MmStatsError) {
-                snapshot = try StatsReader(path: file).snapshot()
+                guard let read = try scanner.snapshot(of: file) else { continue }  // removed meanwhile
+                snapshot = read
             } catch {
                 var info = stat()
                 if lstat(file, &info) == 0 { report(error) }  // else: removed meanwhile

@@ -6,57 +6,41 @@ import MmStatsCore
     import Musl
 #endif
 
-/// The stats files under a root, read afresh at each request through `StatsReader`s kept
-/// between requests (metadata is parsed again only when a file's generation changes; a file
-/// replaced at its path is opened afresh).
+/// The stats files under a root, read afresh at each request through a `StatsScanner`, which
+/// keeps a reader per file between requests (metadata is parsed again only when a file's
+/// generation changes; a file replaced at its path is opened afresh). Kept readers hold a
+/// mapping each but no descriptor, so many files do not take the descriptors that `accept`
+/// needs.
 final class ServeCatalog {
     let root: String
     /// At most this many files are read per request (the rest are reported in `errors`).
     static let maximumFiles = 10_000
-    private var readers: [String: (device: UInt64, inode: UInt64, reader: StatsReader)] = [:]
+    private let scanner: StatsScanner
 
     init(root: String) {
         self.root = root
+        self.scanner = StatsScanner(paths: [root])
     }
 
     /// A snapshot of every readable file, sorted by path, and a message for each problem.
     func snapshots() -> (snapshots: [Snapshot], errors: [String]) {
         var errors: [String] = []
-        var files = StatsFiles.expand([root]) { errors.append($0.description) }
+        var files = scanner.files { errors.append($0.description) }
         if files.count > Self.maximumFiles {
             errors.append(
                 "mmstats: \(root): \(files.count) stats files; only the first \(Self.maximumFiles) are read")
             files = Array(files.prefix(Self.maximumFiles))
         }
         var snapshots: [Snapshot] = []
-        var seen: Set<String> = []
+        snapshots.reserveCapacity(files.count)
         for path in files {
-            var info = stat()
-            guard lstat(path, &info) == 0 else { continue }  // gone since the directory was listed
-            let device = UInt64(info.st_dev)
-            let inode = UInt64(info.st_ino)
-            seen.insert(path)
-            let reader: StatsReader
-            if let cached = readers[path], cached.device == device, cached.inode == inode {
-                reader = cached.reader
-            } else {
-                do throws(MmStatsError) {
-                    reader = try StatsReader(path: path)
-                    readers[path] = (device, inode, reader)
-                } catch {
-                    errors.append(error.description)
-                    readers[path] = nil
-                    continue
-                }
-            }
             do throws(MmStatsError) {
-                snapshots.append(try reader.snapshot())
+                // nil: removed since the directory was listed.
+                if let snapshot = try scanner.snapshot(of: path) { snapshots.append(snapshot) }
             } catch {
                 errors.append(error.description)
-                readers[path] = nil
             }
         }
-        for path in readers.keys where !seen.contains(path) { readers[path] = nil }
         return (snapshots, errors)
     }
 }

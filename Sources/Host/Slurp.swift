@@ -67,22 +67,26 @@ enum Slurp {
         }
         if paths.isEmpty { paths = [StatsDirectory.defaultRoot()] }
         var failed = false
-        let files = StatsFiles.expand(paths) {
+        // Each file is read once: no reader is kept (`maximumReaders: 0`).
+        let scanner = StatsScanner(paths: paths, maximumReaders: 0)
+        let files = scanner.files {
             printError($0.description)
             failed = true
         }
         // One file at a time: its snapshot is printed and dropped before the next is read.
         // The JSON array is written piece by piece, exactly as `JSON.array(…).render` would.
         var printed = 0
+        let states = WriterStates()
         for file in files {
             do throws(MmStatsError) {
-                let snapshot = try StatsReader(path: file).snapshot()
+                // nil: removed since the directory was listed (its writer closed), not an error.
+                guard let snapshot = try scanner.snapshot(of: file) else { continue }
                 if json {
                     var output = printed == 0 ? "[\n  " : ",\n  "
-                    fileJSON(snapshot, now: now).render(indent: 1, into: &output)
+                    fileJSON(snapshot, now: now, states: states).render(indent: 1, into: &output)
                     print(output, terminator: "")
                 } else {
-                    print(text(snapshot, now: now), terminator: "")
+                    print(text(snapshot, now: now, states: states), terminator: "")
                 }
                 printed += 1
             } catch {
@@ -100,18 +104,40 @@ enum Slurp {
             ? PluginRegistry.shared.kind(named: sample.descriptor.kind) : nil
     }
 
-    static func fileJSON(_ snapshot: Snapshot, now: UInt64? = nil) -> JSON {
+    /// Writers' states looked up once per run: files of one process share its `/proc` lookup.
+    final class WriterStates {
+        private struct Key: Hashable {
+            let pid: Int32
+            let startTime: UInt64
+            let closed: Bool
+            let pidNamespace: UInt64
+        }
+        private var states: [Key: WriterState] = [:]
+
+        func state(of writer: WriterIdentity) -> WriterState {
+            let key = Key(
+                pid: writer.pid, startTime: writer.startTime, closed: writer.closed, pidNamespace: writer.pidNamespace)
+            if let state = states[key] { return state }
+            let state = writer.state
+            if states.count < 65_536 { states[key] = state }
+            return state
+        }
+    }
+
+    static func fileJSON(_ snapshot: Snapshot, now: UInt64? = nil, states: WriterStates = WriterStates()) -> JSON {
         let time = now ?? StatsClock.system.now()
         let writer = snapshot.writer
         let writerJSON: JSON
         if snapshot.version == 1 {
-            writerJSON = .object([("pid", .int(Int64(writer.pid))), ("state", .string(writer.state.rawValue))])
+            writerJSON = .object([
+                ("pid", .int(Int64(writer.pid))), ("state", .string(states.state(of: writer).rawValue)),
+            ])
         } else {
             writerJSON = .object([
                 ("pid", .int(Int64(writer.pid))), ("tid", .int(writer.tid)), ("start_time", .uint(writer.startTime)),
                 ("application", .string(writer.application)), ("model", .string(writer.model)),
                 ("created_ns", .uint(writer.created)), ("last_update_ns", .uint(writer.lastUpdate)),
-                ("state", .string(writer.state.rawValue)),
+                ("state", .string(states.state(of: writer).rawValue)),
             ])
         }
         let metrics: [JSON] = snapshot.metrics.map { sample in
@@ -141,7 +167,7 @@ enum Slurp {
     }
 
     /// Aligned text, one block per file, like the old `slurpstats`.
-    static func text(_ snapshot: Snapshot, now: UInt64? = nil) -> String {
+    static func text(_ snapshot: Snapshot, now: UInt64? = nil, states: WriterStates = WriterStates()) -> String {
         let time = now ?? StatsClock.system.now()
         var output = ""
         let w = snapshot.writer
@@ -149,7 +175,7 @@ enum Slurp {
         if snapshot.version == 2 {
             output += ", tid \(w.tid), \(w.application.terminalSafe)/\(w.model.terminalSafe)"
         }
-        output += ", \(w.state.rawValue)) <==\n"
+        output += ", \(states.state(of: w).rawValue)) <==\n"
         let rows = snapshot.metrics.map { sample -> (String, String) in
             let value: String
             if let error = sample.error {

@@ -259,19 +259,27 @@ extension MetricDescriptor {
         guard Format.descriptorFixedSize + stringBytes <= size else {
             throw DescriptorError("its strings (\(stringBytes) bytes) run past its entry size \(size)")
         }
-        var strings: [String] = []
         var cursor = offset + Format.descriptorFixedSize
+        var slices: [UnsafeRawBufferPointer] = []
+        for length in lengths {
+            slices.append(UnsafeRawBufferPointer(rebasing: view.bytes[cursor..<cursor + length]))
+            cursor += length
+        }
+        // A signature and field names seen before (in any file) are not parsed again.
+        let known = DescriptorShapes.shared.shape(signature: slices[2], fields: slices[3])
+        var strings: [String] = []
         let labels = ["kind", "name", "signature", "fields", "unit", "description"]
-        for (i, length) in lengths.dropLast().enumerated() {
-            let slice = UnsafeRawBufferPointer(rebasing: view.bytes[cursor..<cursor + length])
+        for (i, slice) in slices.dropLast().enumerated() {
+            if let known, i == 2 || i == 3 {
+                strings.append(i == 2 ? known.signatureText : "")
+                continue
+            }
             guard let text = String(validating: slice, as: UTF8.self) else {
                 throw DescriptorError("its \(labels[i]) is not valid UTF-8")
             }
             strings.append(text)
-            cursor += length
         }
-        let dimensions = try decodeDimensions(
-            UnsafeRawBufferPointer(rebasing: view.bytes[cursor..<cursor + lengths[6]]), swapped: view.swapped)
+        let dimensions = try decodeDimensions(slices[6], swapped: view.swapped)
         func make(_ signature: Signature, _ fieldNames: [String]) -> MetricDescriptor {
             MetricDescriptor(
                 name: strings[1], dimensions: dimensions, kind: strings[0], unit: strings[4], help: strings[5],
@@ -279,18 +287,22 @@ extension MetricDescriptor {
                 valueOffset: Int(valueOffset), altOffset: Int(altOffset), metricID: metricID)
         }
         let signature: Signature
-        do {
-            signature = try Signature(strings[2])
-        } catch  where error.reason.hasPrefix("unknown type letter") {
-            // A letter from a later minor version (§9): the metric is unreadable, the file is not.
-            // Its record still has to lie inside the file, so keep its size in words: as one opaque
-            // component, because `record words` is untrusted (up to 2^32 - 1) and is checked against
-            // the file only after every descriptor is parsed; one component per word made a
-            // 60-byte entry allocate tens of gigabytes.
-            let placeholder = make(Signature([.string(capacity: recordWords * 8)]), ["record"])
-            return (placeholder, size, "signature '\(strings[2])': \(error.reason)")
-        } catch {
-            throw DescriptorError("signature '\(strings[2])': \(error)")
+        if let known {
+            signature = known.signature
+        } else {
+            do {
+                signature = try Signature(strings[2])
+            } catch  where error.reason.hasPrefix("unknown type letter") {
+                // A letter from a later minor version (§9): the metric is unreadable, the file is not.
+                // Its record still has to lie inside the file, so keep its size in words: as one opaque
+                // component, because `record words` is untrusted (up to 2^32 - 1) and is checked against
+                // the file only after every descriptor is parsed; one component per word made a
+                // 60-byte entry allocate tens of gigabytes.
+                let placeholder = make(Signature([.string(capacity: recordWords * 8)]), ["record"])
+                return (placeholder, size, "signature '\(strings[2])': \(error.reason)")
+            } catch {
+                throw DescriptorError("signature '\(strings[2])': \(error)")
+            }
         }
         guard signature.components.count <= components else {
             throw DescriptorError("over the component budget", overLimit: true)
@@ -299,22 +311,31 @@ extension MetricDescriptor {
             throw DescriptorError(
                 "record words \(recordWords) do not match signature '\(strings[2])' (\(signature.words) words)")
         }
-        // Always split: "" is one (empty) name, so every reader counts names the same way.
-        let fieldNames = strings[3].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        guard fieldNames.count == signature.components.count else {
-            throw DescriptorError(
-                "\(fieldNames.count) field names for \(signature.components.count) components of '\(strings[2])'")
+        let shape: DescriptorShapes.Shape
+        if let known {
+            shape = known
+        } else {
+            // Always split: "" is one (empty) name, so every reader counts names the same way.
+            let fieldNames = strings[3].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard fieldNames.count == signature.components.count else {
+                throw DescriptorError(
+                    "\(fieldNames.count) field names for \(signature.components.count) components of '\(strings[2])'")
+            }
+            let problem =
+                fieldNames.contains("")
+                ? "a field name is empty" : Set(fieldNames).count != fieldNames.count ? "field names repeat" : nil
+            shape = DescriptorShapes.Shape(
+                signatureBytes: Array(slices[2]), fieldBytes: Array(slices[3]), signatureText: strings[2],
+                signature: signature, fieldNames: fieldNames, problem: problem)
+            DescriptorShapes.shared.insert(shape)
         }
-        if fieldNames.contains("") {
-            return (make(signature, fieldNames), size, "a field name is empty")
-        }
-        if Set(fieldNames).count != fieldNames.count {
-            return (make(signature, fieldNames), size, "field names repeat")
+        if let problem = shape.problem {
+            return (make(signature, shape.fieldNames), size, problem)
         }
         if Set(dimensions.map(\.key)).count != dimensions.count {
-            return (make(signature, fieldNames), size, "dimension keys repeat")
+            return (make(signature, shape.fieldNames), size, "dimension keys repeat")
         }
-        return (make(signature, fieldNames), size, nil)
+        return (make(signature, shape.fieldNames), size, nil)
     }
 
     private static func decodeDimensions(_ bytes: UnsafeRawBufferPointer, swapped: Bool) throws(DescriptorError)

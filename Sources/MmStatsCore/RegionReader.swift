@@ -68,6 +68,28 @@ public struct RegionReader: @unchecked Sendable {
         return words.withUnsafeBytes { Array($0[(offset - start)..<(offset - start + count)]) }
     }
 
+    /// Copies `count` bytes at `offset` into a temporary buffer and hands them to `body`
+    /// (no allocation for small reads: the header on every snapshot).
+    func withBytes<T>(at offset: Int, count: Int, _ body: (UnsafeRawBufferPointer) -> T) throws(MmStatsError) -> T {
+        guard count > 0 else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        guard offset >= 0, count <= size, offset <= size - count else {
+            throw MmStatsError(
+                .corrupt, path: path, "read of \(count) bytes at offset \(offset) is outside the \(size)-byte mapping")
+        }
+        // Whole words around the bytes, as in `bytes(at:count:)`.
+        let start = offset & ~7
+        let end = (offset + count).aligned(to: 8)
+        let result = withUnsafeTemporaryAllocation(of: UInt64.self, capacity: (end - start) / 8) {
+            buffer -> T? in
+            let status = mmstats_copy_words(buffer.baseAddress, base + start, buffer.count)
+            guard Int(status) == MMSTATS_READ_OK else { return nil }
+            return body(
+                UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[(offset - start)...].prefix(count)))
+        }
+        guard let result else { throw faulted() }
+        return result
+    }
+
     /// Reads one record of a built-in layout by its read protocol.
     func readRecord(_ descriptor: MetricDescriptor) throws(MmStatsError) -> [UInt64] {
         let plan = try RecordPlan(descriptor, mappedSize: size, headerSize: Format.headerSize, path: path)

@@ -23,7 +23,10 @@ public final class StatsReader {
     public let path: String
     /// The format version: 1 or 2.
     public let version: Int
+    /// The descriptor the reader holds, or -1 when it holds none (`holdsDescriptor: false`).
     private let fd: Int32
+    /// The device and inode of the file mapped.
+    private let identity: (device: UInt64, inode: UInt64)
     private var base: UnsafeRawPointer
     private var mappedSize: Int
     private var table: MetadataTable?
@@ -40,35 +43,59 @@ public final class StatsReader {
     /// Opens and maps the file; does not follow a symbolic link. Records in layouts other than
     /// the core's three are read through the layouts `registry` holds (see `StorageLayout`).
     /// `limits` bounds what the file can make the reader spend.
-    public init(path: String, registry: PluginRegistry = .shared, limits: ReaderLimits = ReaderLimits())
+    public convenience init(path: String, registry: PluginRegistry = .shared, limits: ReaderLimits = ReaderLimits())
         throws(MmStatsError)
     {
+        try self.init(path: path, registry: registry, limits: limits, holdsDescriptor: true)
+    }
+
+    /// Opens and maps the file. With `holdsDescriptor` false the descriptor is closed once the
+    /// file is mapped (the mapping outlives it): the reader costs a mapping, not a descriptor,
+    /// and opens the path again (`O_NOFOLLOW`) only to map a file that grew, failing if the
+    /// path no longer names the same file. `StatsScanner` keeps its readers this way.
+    ///
+    /// With `directory` (an open directory's descriptor) the file `name` is opened in it,
+    /// without walking `path` from the root again; `path` is still the file's path, for
+    /// messages and for opening it again.
+    init(
+        path: String, registry: PluginRegistry, limits: ReaderLimits, holdsDescriptor: Bool,
+        directory: (fd: Int32, name: String)? = nil
+    ) throws(MmStatsError) {
         self.path = path
         self.registry = registry
         self.limits = limits
         let fd: Int32
         // O_NONBLOCK: opening a FIFO planted at the path must not wait for a writer (the
         // descriptor is only used for fstat and mmap, which it does not affect).
-        switch Sys.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) {
+        let opening =
+            directory.map { Sys.openAt($0.fd, $0.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) }
+            ?? Sys.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+        switch opening {
         case .success(let opened): fd = opened
         case .failure(let error): throw .system(error, path: path, "cannot open")
         }
         do throws(MmStatsError) {
-            let (base, size) = try Self.map(fd, path: path, atLeast: 0)
+            let (base, size, identity) = try Self.map(fd, path: path, atLeast: 0)
             self.base = base
             self.mappedSize = size
+            self.identity = identity
         } catch {
             Sys.close(fd)
             throw error
         }
-        self.fd = fd
+        if holdsDescriptor {
+            self.fd = fd
+        } else {
+            Sys.close(fd)
+            self.fd = -1
+        }
         let region = RegionReader(base: base, size: mappedSize, path: path, swapped: false)
         let first: UInt8
         do throws(MmStatsError) {
             first = try region.bytes(at: 0, count: 1)[0]
         } catch {
             Sys.munmap(UnsafeMutableRawPointer(mutating: base), mappedSize)
-            Sys.close(fd)
+            if self.fd >= 0 { Sys.close(self.fd) }
             throw error
         }
         switch first {
@@ -76,7 +103,7 @@ public final class StatsReader {
         case 2: version = 2
         default:
             Sys.munmap(UnsafeMutableRawPointer(mutating: base), mappedSize)
-            Sys.close(fd)
+            if self.fd >= 0 { Sys.close(self.fd) }
             throw MmStatsError(
                 .unsupportedVersion, path: path,
                 "not an mmstats file (version byte \(first); this reader reads 1 and 2)")
@@ -85,13 +112,15 @@ public final class StatsReader {
 
     deinit {
         Sys.munmap(UnsafeMutableRawPointer(mutating: base), mappedSize)
-        Sys.close(fd)
+        if fd >= 0 { Sys.close(fd) }
     }
 
     /// Maps the file at its current size, or at `atLeast` bytes if that is more: a mapping that
     /// replaces one whose offsets were validated must not be smaller (pages past the end of a
     /// shrunk file fault, and the guarded loads report that as truncation).
-    private static func map(_ fd: Int32, path: String, atLeast: Int) throws(MmStatsError) -> (UnsafeRawPointer, Int) {
+    private static func map(_ fd: Int32, path: String, atLeast: Int) throws(MmStatsError) -> (
+        UnsafeRawPointer, Int, (device: UInt64, inode: UInt64)
+    ) {
         guard case .success(let info) = Sys.fstat(fd) else {
             throw MmStatsError(.system, path: path, "cannot stat")
         }
@@ -103,7 +132,8 @@ public final class StatsReader {
             throw MmStatsError(.corrupt, path: path, "the file is \(size) bytes, too small to be a stats file")
         }
         switch Sys.mmap(length: size, protection: PROT_READ, flags: MAP_SHARED, fd: fd) {
-        case .success(let pointer): return (UnsafeRawPointer(pointer), size)
+        case .success(let pointer):
+            return (UnsafeRawPointer(pointer), size, (UInt64(info.st_dev), UInt64(info.st_ino)))
         case .failure(let error): throw .system(error, path: path, "cannot map")
         }
     }
@@ -111,24 +141,51 @@ public final class StatsReader {
     /// Maps the file again at its current size (at least `atLeast` bytes) and forgets the metadata.
     private func remap(atLeast: Int = 0) throws(MmStatsError) {
         ReaderTestHooks.beforeRemap?(path)
-        let (newBase, newSize) = try Self.map(fd, path: path, atLeast: atLeast)
+        let (newBase, newSize, _) = try withDescriptor { fd throws(MmStatsError) in
+            try Self.map(fd, path: path, atLeast: atLeast)
+        }
         Sys.munmap(UnsafeMutableRawPointer(mutating: base), mappedSize)
         base = newBase
         mappedSize = newSize
         table = nil
     }
 
-    /// The device and inode of the file this reader opened (nil if `fstat` fails): tools that
-    /// act on a file by name compare it with what the name holds now.
+    /// Runs `body` with a descriptor of the file this reader mapped: the one it holds, else the
+    /// path opened again without following a symbolic link and checked to be the same file.
+    private func withDescriptor<T>(_ body: (Int32) throws(MmStatsError) -> T) throws(MmStatsError) -> T {
+        if fd >= 0 { return try body(fd) }
+        let opened: Int32
+        switch Sys.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) {
+        case .success(let descriptor): opened = descriptor
+        case .failure(let error): throw .system(error, path: path, "cannot open the file again to map it")
+        }
+        defer { Sys.close(opened) }
+        guard case .success(let info) = Sys.fstat(opened), UInt64(info.st_dev) == identity.device,
+            UInt64(info.st_ino) == identity.inode
+        else {
+            throw MmStatsError(.truncated, path: path, "the file was replaced at its path after it was opened")
+        }
+        return try body(opened)
+    }
+
+    /// The file's current size.
+    private func currentFileSize() throws(MmStatsError) -> Int {
+        try withDescriptor { fd throws(MmStatsError) in
+            guard case .success(let info) = Sys.fstat(fd) else {
+                throw MmStatsError(.system, path: path, "cannot stat")
+            }
+            return Int(info.st_size)
+        }
+    }
+
+    /// The device and inode of the file this reader opened: tools that act on a file by name
+    /// compare it with what the name holds now.
     ///
     /// ```swift
     /// let reader = try StatsReader(path: path)
     /// if let id = reader.fileID { print(id.device, id.inode) }
     /// ```
-    public var fileID: (device: UInt64, inode: UInt64)? {
-        guard case .success(let info) = Sys.fstat(fd) else { return nil }
-        return (UInt64(info.st_dev), UInt64(info.st_ino))
-    }
+    public var fileID: (device: UInt64, inode: UInt64)? { identity }
 
     var region: RegionReader {
         RegionReader(base: base, size: mappedSize, path: path, swapped: swapped, limits: limits)
@@ -209,8 +266,7 @@ public final class StatsReader {
 
     /// Whether the header still names the writer `origin` (the words that identify it, read at once).
     private func originUnchanged(_ origin: Origin) throws(MmStatsError) -> Bool {
-        let bytes = try region.bytes(at: 0, count: Format.Header.created + 8)
-        return bytes.withUnsafeBytes { raw in
+        return try region.withBytes(at: 0, count: Format.Header.created + 8) { raw in
             let view = ByteView(bytes: raw, swapped: origin.swapped)
             return view.u32(Format.Header.byteOrderMark) == Format.byteOrderMark
                 && Int(view.u16(Format.Header.headerSize)) == origin.headerSize
@@ -257,14 +313,14 @@ public final class StatsReader {
                 .corrupt, path: path,
                 "the file is \(mappedSize) bytes, smaller than the \(Format.headerSize)-byte header")
         }
-        let bytes = try region.bytes(at: 0, count: Format.headerSize)
-        guard bytes[0] == Format.version else {
-            throw MmStatsError(.unsupportedVersion, path: path, "version byte \(bytes[0]), expected 2")
-        }
-        guard Array(bytes[1..<8]) == Format.magic else {
-            throw MmStatsError(.corrupt, path: path, "bad magic (expected MMSTATS after the version byte)")
-        }
-        let parsed = bytes.withUnsafeBytes { raw -> Result<Header, MmStatsError> in
+        let parsed = try region.withBytes(at: 0, count: Format.headerSize) { raw -> Result<Header, MmStatsError> in
+            guard raw[0] == Format.version else {
+                return .failure(MmStatsError(.unsupportedVersion, path: path, "version byte \(raw[0]), expected 2"))
+            }
+            guard raw[1..<8].elementsEqual(Format.magic) else {
+                return .failure(
+                    MmStatsError(.corrupt, path: path, "bad magic (expected MMSTATS after the version byte)"))
+            }
             let native = raw.loadUnaligned(fromByteOffset: Format.Header.byteOrderMark, as: UInt32.self)
             let swapped: Bool
             if native == Format.byteOrderMark {
@@ -329,9 +385,7 @@ public final class StatsReader {
             // changes); otherwise the caller reports the offset as outside the file. The new
             // mapping is never smaller than the old one, whatever the file's size is by then:
             // everything validated so far stays inside it.
-            guard remaps < self.limits.maximumRemaps, case .success(let info) = Sys.fstat(self.fd),
-                Int(info.st_size) > self.mappedSize
-            else { return nil }
+            guard remaps < self.limits.maximumRemaps, try self.currentFileSize() > self.mappedSize else { return nil }
             remaps += 1
             let before = self.mappedSize
             try self.remap(atLeast: before)

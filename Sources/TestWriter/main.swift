@@ -8,6 +8,10 @@
 // application: it adds 1 to the counter `jobs` in bursts of 1,000 (a short pause between bursts), sets the
 // gauge `busy`, and leaves its file in place when it exits (application `load`, model `Jobs`), so that a
 // processor can compare its totals with the `done N` lines.
+//
+//   mmstats-test-writer scan ROOT LIMIT
+//
+// is no writer: it scans ROOT with RLIMIT_NOFILE lowered to LIMIT (see below).
 import MmStatsCore
 import MmStatsTestSupport
 
@@ -29,6 +33,34 @@ func monotonicSeconds() -> Double {
 }
 
 let arguments = CommandLine.arguments
+// `mmstats-test-writer scan ROOT LIMIT`: not a writer. Lowers this process's RLIMIT_NOFILE to
+// LIMIT, scans ROOT twice with one `StatsScanner`, and prints `listed N read M errors E kept K`
+// after each scan (tests check that many files need no descriptor each).
+if arguments.count == 4, arguments[1] == "scan", let limit = Int(arguments[3]) {
+    var descriptors = rlimit()
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &descriptors)
+    descriptors.rlim_cur = rlim_t(limit)
+    guard setrlimit(Int32(RLIMIT_NOFILE.rawValue), &descriptors) == 0 else {
+        say("error: setrlimit: \(String(cString: strerror(errno)))")
+        exit(1)
+    }
+    let scanner = StatsScanner(paths: [arguments[2]])
+    for _ in 0..<2 {
+        var errors: [MmStatsError] = []
+        let files = scanner.files { errors.append($0) }
+        var read = 0
+        for file in files {
+            do throws(MmStatsError) {
+                if try scanner.snapshot(of: file) != nil { read += 1 }
+            } catch {
+                errors.append(error)
+            }
+        }
+        say("listed \(files.count) read \(read) errors \(errors.count) kept \(scanner.cachedReaders)")
+        if let first = errors.first { say("first error: \(first)") }
+    }
+    exit(0)
+}
 guard arguments.count == 4, let seconds = Double(arguments[3]) else {
     say("usage: mmstats-test-writer word|double-buffer|page-flip|grow|grow-paced ROOT SECONDS")
     exit(2)

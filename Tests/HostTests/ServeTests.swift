@@ -199,6 +199,40 @@ func fileLabels(_ writer: StatsWriter, model: String) -> String {
 
 @Suite("mmstats serve", .serialized)
 struct ServeTests {
+    @Test("serves 300 files with RLIMIT_NOFILE 64: the files take no descriptors, connections are still accepted")
+    func manyFilesFewDescriptors() throws {
+        let dir = TemporaryDirectory("serve-fds")
+        let writer = try StatsWriter(dir.options(application: "web", model: "Front"))
+        try writer.counter("jobs").increment(by: 3)
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: writer.path)))
+        let model = dir.path + "/web/Front"
+        for index in 0..<300 {
+            let path = model + "/copy-\(index).mmstats"
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            chmod(path, 0o600)
+        }
+        let server = try ServeProcess(
+            [], executable: "/bin/sh",
+            command: [
+                "-c", #"ulimit -n 64 && exec "$0" serve --listen 127.0.0.1:0 --root "$1""#, Binaries.mmstats, dir.path,
+            ])
+        #expect(server.port != 0)
+        // Each request reads every file; the readers kept between requests hold no descriptor.
+        for _ in 0..<3 {
+            let body = json(try get(server.port, "/api/files"))
+            #expect((body["files"] as? [Any])?.count == 301)
+            #expect((body["errors"] as? [Any])?.isEmpty == true, "\(body["errors"] ?? "")")
+        }
+        // 40 connections open at once still fit in the 64 descriptors.
+        let clients = try (0..<40).map { _ in try RawClient(port: server.port) }
+        for client in clients {
+            client.send("GET /api/files HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        }
+        for client in clients { #expect(client.response(head: false)?.status == 200) }
+        let (status, stderr) = server.stop()
+        #expect(status == 0, "\(stderr)")
+    }
+
     @Test(
         "/metrics: counters, gauges, histograms with cumulative buckets, families grouped across files; promtool accepts it"
     )
