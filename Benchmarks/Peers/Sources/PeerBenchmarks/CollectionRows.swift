@@ -168,6 +168,25 @@ func scan(_ root: String, readers: inout [String: StatsReader]) -> ScanResult {
     snapshotAll(listStatsFiles(root), readers: &readers)
 }
 
+/// One scan through `StatsScanner` (what slurp, serve, poll and the processor use): it lists
+/// the root, keeps a reader per file between scans without holding its descriptor, and reads
+/// every file; every value of each snapshot is decoded as in `snapshotAll`.
+func scan(_ scanner: StatsScanner) -> ScanResult {
+    var result = ScanResult()
+    scanner.forEachSnapshot(onError: { _ in result.errors += 1 }) { snapshot in
+        for index in 0..<snapshot.count {
+            var component = 0
+            while let value = snapshot.value(at: index, component: component) {
+                result.sum += value.doubleValue ?? 0
+                result.values += 1
+                component += 1
+            }
+        }
+        result.files += 1
+    }
+    return result
+}
+
 /// Raises the soft limit on open descriptors to the hard limit: every reader kept between
 /// scans holds one. Returns the soft limit now in force.
 func raiseDescriptorLimit() -> UInt64 {
@@ -196,17 +215,22 @@ func processCPUNanoseconds() -> UInt64 {
 /// Times a first scan of `root` (no reader yet) and `scans` later ones (the same readers,
 /// files unchanged), checking that each scan read `files` files and all their values. Prints
 /// one line: `mmstats files=… values=… first_ns=… later_ns=… first_cpu_ns=… later_cpu_ns=…`
-/// (wall-clock and CPU time; later: the median of the later scans).
-func collectionRead(root: String, files: Int, scans: Int) -> Never {
-    let limit = raiseDescriptorLimit()
-    guard limit >= UInt64(files) + 64 else {
-        fail("collection-read: \(files) readers need \(files + 64) descriptors; the limit is \(limit)")
+/// (wall-clock and CPU time; later: the median of the later scans). `scanner`: read through a
+/// `StatsScanner` (the default); else through a `StatsReader` per path kept in a dictionary
+/// (`--readers`, which needs a descriptor per file).
+func collectionRead(root: String, files: Int, scans: Int, scanner useScanner: Bool = true) -> Never {
+    if !useScanner {
+        let limit = raiseDescriptorLimit()
+        guard limit >= UInt64(files) + 64 else {
+            fail("collection-read: \(files) readers need \(files + 64) descriptors; the limit is \(limit)")
+        }
     }
     var readers: [String: StatsReader] = [:]
+    let scanner = StatsScanner(paths: [root])
     func timed() -> (wall: UInt64, cpu: UInt64, result: ScanResult) {
         let start = monotonicNanoseconds()
         let startCPU = processCPUNanoseconds()
-        let result = scan(root, readers: &readers)
+        let result = useScanner ? scan(scanner) : scan(root, readers: &readers)
         let cpu = processCPUNanoseconds() - startCPU
         let wall = monotonicNanoseconds() - start
         sink(result.sum.bitPattern)
