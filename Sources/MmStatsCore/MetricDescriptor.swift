@@ -131,6 +131,10 @@ public struct MetricDescriptor: Equatable, Hashable, Sendable {
             && lhs.valueOffset == rhs.valueOffset && lhs.altOffset == rhs.altOffset && lhs.metricID == rhs.metricID
     }
 
+    /// Whether both are copies of one descriptor (not merely equal): descriptors decoded from
+    /// the same metadata bytes are shared between files (`DecodedSegments`).
+    func shares(_ other: MetricDescriptor) -> Bool { storage === other.storage }
+
     /// Hashes the identifying fields.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(name)

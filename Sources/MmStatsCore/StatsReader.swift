@@ -476,34 +476,21 @@ final class MetadataTable: Sendable {
                     "more than \(limits.maximumMetadataBytes) bytes of metadata (ReaderLimits.maximumMetadataBytes)")
             }
             let entries = try region.bytes(at: start, count: Int(used))
-            let parsed = entries.withUnsafeBytes { raw -> Result<[(MetricDescriptor, String?)], MmStatsError> in
-                let view = ByteView(bytes: raw, swapped: header.swapped)
-                var cursor = 0
-                var found: [(MetricDescriptor, String?)] = []
-                while cursor < raw.count {
-                    let entry = "metadata entry \(descriptors.count + found.count) (offset \(start + cursor))"
-                    do throws(DescriptorError) {
-                        let (descriptor, size, unreadable) = try MetricDescriptor.decode(
-                            view, at: cursor, available: raw.count - cursor,
-                            components: limits.maximumComponents - components)
-                        // Every descriptor counts, unreadable ones too: each costs memory.
-                        components += max(1, descriptor.signature.components.count)
-                        found.append((descriptor, unreadable))
-                        cursor += size
-                    } catch  where error.overLimit {
-                        return .failure(
-                            MmStatsError(
-                                .overLimit, path: path, entry: entry,
-                                "the file's records have more than \(limits.maximumComponents) components"
-                                    + " (ReaderLimits.maximumComponents)"))
-                    } catch {
-                        return .failure(
-                            MmStatsError(.corrupt, path: path, entry: entry, error.reason))
-                    }
-                }
-                return .success(found)
+            // The same bytes decoded before (in this file or another): share those descriptors,
+            // if their components fit in what is left of this file's budget (else decode, which
+            // reports the overrun). Offsets are still checked against this file below.
+            let decoded: [(MetricDescriptor, String?)]
+            if let cached = DecodedSegments.shared.entry(bytes: entries, swapped: header.swapped),
+                cached.components <= limits.maximumComponents - components
+            {
+                components += cached.components
+                decoded = cached.descriptors
+            } else {
+                decoded = try Self.decode(
+                    entries, start: start, swapped: header.swapped, first: descriptors.count,
+                    components: &components, limits: limits, path: path)
             }
-            for (descriptor, unreadable) in try parsed.get() {
+            for (descriptor, unreadable) in decoded {
                 descriptors.append(descriptor)
                 unreadables.append(unreadable)
             }
@@ -620,6 +607,48 @@ final class MetadataTable: Sendable {
         self.referenced = referenced
         self.custom = custom
         self.totalWords = total
+    }
+
+    /// Decodes one segment's used bytes (`entries`, from offset `start`; its first descriptor is
+    /// the file's `first`), charging their components to `components`, and keeps the result in
+    /// `DecodedSegments` when every descriptor decoded.
+    private static func decode(
+        _ entries: [UInt8], start: Int, swapped: Bool, first: Int, components: inout Int, limits: ReaderLimits,
+        path: String
+    ) throws(MmStatsError) -> [(MetricDescriptor, String?)] {
+        let before = components
+        var charged = components
+        let parsed = entries.withUnsafeBytes { raw -> Result<[(MetricDescriptor, String?)], MmStatsError> in
+            let view = ByteView(bytes: raw, swapped: swapped)
+            var cursor = 0
+            var found: [(MetricDescriptor, String?)] = []
+            while cursor < raw.count {
+                let entry = "metadata entry \(first + found.count) (offset \(start + cursor))"
+                do throws(DescriptorError) {
+                    let (descriptor, size, unreadable) = try MetricDescriptor.decode(
+                        view, at: cursor, available: raw.count - cursor,
+                        components: limits.maximumComponents - charged)
+                    // Every descriptor counts, unreadable ones too: each costs memory.
+                    charged += max(1, descriptor.signature.components.count)
+                    found.append((descriptor, unreadable))
+                    cursor += size
+                } catch  where error.overLimit {
+                    return .failure(
+                        MmStatsError(
+                            .overLimit, path: path, entry: entry,
+                            "the file's records have more than \(limits.maximumComponents) components"
+                                + " (ReaderLimits.maximumComponents)"))
+                } catch {
+                    return .failure(MmStatsError(.corrupt, path: path, entry: entry, error.reason))
+                }
+            }
+            return .success(found)
+        }
+        let decoded = try parsed.get()
+        components = charged
+        DecodedSegments.shared.insert(
+            DecodedSegments.Entry(bytes: entries, swapped: swapped, descriptors: decoded, components: charged - before))
+        return decoded
     }
 }
 
