@@ -77,14 +77,17 @@ enum Slurp {
         // The JSON array is written piece by piece, exactly as `JSON.array(…).render` would.
         var printed = 0
         let states = WriterStates()
+        // One buffer of UTF-8 bytes, reused for every file's JSON.
+        var output: [UInt8] = []
         for file in files {
             do throws(MmStatsError) {
                 // nil: removed since the directory was listed (its writer closed), not an error.
                 guard let snapshot = try scanner.snapshot(of: file) else { continue }
                 if json {
-                    var output = printed == 0 ? "[\n  " : ",\n  "
+                    output.removeAll(keepingCapacity: true)
+                    output.append(contentsOf: (printed == 0 ? "[\n  " : ",\n  ").utf8)
                     fileJSON(snapshot, now: now, states: states).render(indent: 1, into: &output)
-                    print(output, terminator: "")
+                    print(String(decoding: output, as: UTF8.self), terminator: "")
                 } else {
                     print(text(snapshot, now: now, states: states), terminator: "")
                 }
