@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Collection against prometheus_client (docs/BENCHMARKS.md, "Against peers: collection"):
-# reading N live mmstats files with StatsReader, first scan and later scans, against
+# reading N live mmstats files with StatsScanner, first scan and later scans, against
 # prometheus_client's MultiProcessCollector over the files of N processes with the same metrics.
 #
 #   Benchmarks/Peers/collection.sh              N = 100, 1,000 and 10,000; 5 runs; 7 later scans
 #   COUNTS="100 1000" RUNS=3 SCANS=5 RESULTS=/tmp/raw.txt Benchmarks/Peers/collection.sh
 #
 # Needs PyPI (prometheus_client, pinned below, goes into a venv under Benchmarks/Peers/.build)
-# and about 200 MB in /dev/shm for N = 10,000. Not run by CI, which only builds the package.
+# and about 200 MB in /dev/shm for N = 10,000. Not run by CI (which builds the package and
+# smoke-runs `peer-benchmarks --quick`, not this script).
 #
 # mmstats: `peer-benchmarks collection-writer` processes (1,000 files each, 2 descriptors per
 # file) create the files and stay alive, holding them open, while a separate

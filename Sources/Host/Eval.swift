@@ -14,10 +14,11 @@ enum Eval {
     static let usage = """
         usage: mmstats eval --manifest FILE [--passes N] [--interval S] [--json] [PATH ...]
           Loads the manifest (JSON, docs/MANIFEST.md, or Traffic Server's stats.config.xml),
-          then runs N passes (default 2) S seconds apart (default: the manifest's interval) over
-          the stats files under PATH (default: the manifest's sources.roots, else the stats root) and
-          prints each pass's results: every destination's value, or null when it has none (the
-          first pass has no deltas or rates: they need two samples).
+          then runs N passes (default 2, at most 1000000), each starting S seconds after the one
+          before (0 to 86400; default: the manifest's interval), over the stats files under PATH
+          (default: the manifest's sources.roots, else the stats root) and prints each pass's
+          results: every destination's value, or "no value" (null with --json) when it has none
+          (the first pass has no deltas or rates: they need two samples).
           --json   one JSON object per pass, one per line: {"pass", "elapsed_ns", "values"}
         """
 

@@ -99,6 +99,11 @@ final class HTTPServer {
         var lastWrite: UInt64
         /// Requests answered so far: until the first, the header timeout runs from the accept.
         var answered = 0
+        /// A complete request waits in `input` that was not answered yet: a connection gets one
+        /// request answered per turn of the loop, so that a client pipelining many requests
+        /// takes its turn with the others instead of holding them up. Such a connection is not
+        /// read from until its backlog is answered.
+        var backlog = false
 
         init(fd: Int32, now: UInt64) {
             self.fd = fd
@@ -201,11 +206,17 @@ final class HTTPServer {
         let accepting = now >= acceptPausedUntil
         if !accepting { timeout = min(timeout, Int64((acceptPausedUntil - now) / 1_000_000) + 1) }
         var fds = [pollfd(fd: listener, events: accepting ? Int16(POLLIN) : 0, revents: 0)]
+        // Connections with a request waiting get their next one answered after this poll,
+        // which then does not wait.
+        let waiting = connections.values.filter { $0.backlog }.map(\.fd)
+        if !waiting.isEmpty { timeout = 0 }
         for connection in connections.values {
             var events = Int16(0)
             if connection.draining { events = Int16(POLLIN) }
             if connection.hasOutput { events |= Int16(POLLOUT) }
-            if !connection.closing && connection.output.count - connection.sent < limits.maximumPendingOutput {
+            if !connection.closing && !connection.backlog
+                && connection.output.count - connection.sent < limits.maximumPendingOutput
+            {
                 events |= Int16(POLLIN)
             }
             fds.append(pollfd(fd: connection.fd, events: events, revents: 0))
@@ -229,6 +240,13 @@ final class HTTPServer {
                 }
             }
             if fds[0].revents & Int16(POLLIN) != 0 { acceptAll() }
+        }
+        for fd in waiting {
+            guard let connection = connections[fd], connection.backlog, !connection.closing,
+                connection.output.count - connection.sent < limits.maximumPendingOutput
+            else { continue }
+            process(connection)
+            if connections[fd] != nil && connection.hasOutput { write(connection) }
         }
         expire(now: Self.now())
     }
@@ -328,7 +346,9 @@ final class HTTPServer {
                 connection.input.append(contentsOf: chunk[0..<count])
                 connection.lastActivity = Self.now()
                 process(connection)
-                if connection.closing || connection.input.count > limits.maximumHeaderBytes { break }
+                if connection.closing || connection.backlog || connection.input.count > limits.maximumHeaderBytes {
+                    break
+                }
                 if connection.output.count - connection.sent >= limits.maximumPendingOutput { break }
                 continue
             }
@@ -391,13 +411,17 @@ final class HTTPServer {
             connection.lastActivity = Self.now()
             drain(connection)
         } else if !connection.input.isEmpty {
-            process(connection)  // pipelined requests held back while the output was full
-            if connection.hasOutput { write(connection) }
+            // Pipelined requests held back while the output was full: answered from the next
+            // turn on, one per turn like any other backlog.
+            connection.backlog = true
         }
     }
 
-    /// Answers every complete request in the input buffer.
+    /// Answers the first complete request in the input buffer, if there is one; a further
+    /// complete request is left for the next turn (`backlog`).
     private func process(_ connection: Connection) {
+        connection.backlog = false
+        var answered = 0
         while !connection.closing && connection.output.count - connection.sent < limits.maximumPendingOutput {
             guard let end = Self.headerEnd(connection.input, from: connection.scanned) else {
                 connection.scanned = connection.input.count
@@ -416,6 +440,11 @@ final class HTTPServer {
                     close: true)
                 return
             }
+            if answered == 1 {
+                connection.backlog = true
+                return
+            }
+            answered += 1
             let head = Array(connection.input[0..<end.headerBytes])
             connection.input.removeFirst(end.consumed)
             connection.scanned = 0

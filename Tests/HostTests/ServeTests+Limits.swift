@@ -223,3 +223,57 @@ extension ServeTests {
         #expect(server.stop().status == 0)
     }
 }
+
+extension ServeTests {
+    /// Responses already received by `client` (read into its buffer, or waiting in its
+    /// socket), counted without waiting.
+    private static func responsesWaiting(_ client: RawClient) -> Int {
+        var bytes = client.buffer
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(client.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            guard count > 0 else { break }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        let marker = Array("HTTP/1.1 200".utf8)
+        guard bytes.count >= marker.count else { return 0 }
+        return (0...(bytes.count - marker.count)).count {
+            bytes[$0] == marker[0] && Array(bytes[$0..<$0 + marker.count]) == marker
+        }
+    }
+
+    @Test("a client pipelining many requests takes turns with the others: one answered per turn")
+    func pipelinedFairness() throws {
+        let dir = TemporaryDirectory("serve-fair")
+        var writers: [StatsWriter] = []
+        for index in 0..<40 {
+            let stats = try StatsWriter(dir.options(application: "web", model: "M\(index)"))
+            for metric in 0..<20 { try stats.counter("jobs\(metric)").increment(by: UInt64(index + 1)) }
+            writers.append(stats)
+        }
+        let server = try ServeProcess(["--root", dir.path])
+        let greedy = try RawClient(port: server.port)
+        let requests = 400
+        let request = "GET /api/aggregate?name=jobs7 HTTP/1.1\r\nHost: t\r\n\r\n"
+        #expect(greedy.send(String(repeating: request, count: requests)))
+        // Its first answer: the server is working through its queue.
+        let first = try #require(greedy.response())
+        #expect(first.status == 200)
+        #expect(json(first)["sum"] as? Int == (1...40).reduce(0, +))
+        // Another client's one request is answered while most of the queue still waits.
+        let other = try RawClient(port: server.port)
+        other.send("GET /api/files HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(other.response()?.status == 200)
+        let answeredMeanwhile = Self.responsesWaiting(greedy)
+        #expect(answeredMeanwhile < requests / 2, "\(answeredMeanwhile) of the greedy client's requests came first")
+        // And the greedy client still gets every answer.
+        var received = 1 + answeredMeanwhile
+        while received < requests, let response = greedy.response() {
+            #expect(response.status == 200)
+            received += 1
+        }
+        #expect(received == requests)
+        #expect(server.stop().status == 0)
+        for writer in writers { writer.close() }
+    }
+}

@@ -55,7 +55,8 @@ struct RawResponse {
 /// A small HTTP client over a plain socket, to send exactly the bytes a test wants.
 final class RawClient {
     let fd: Int32
-    private var buffer: [UInt8] = []
+    /// Received and not yet taken by `response(head:)`.
+    private(set) var buffer: [UInt8] = []
 
     /// Connects to 127.0.0.1:`port`; reads wait at most 20 s (a hung server fails the test
     /// instead of hanging it).
