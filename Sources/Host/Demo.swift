@@ -23,7 +23,7 @@ enum Demo {
             switch arguments[index] {
             case "--seconds":
                 guard index + 1 < arguments.count, let value = Int(arguments[index + 1]), value >= 0 else {
-                    printError("mmstats demo: --seconds takes a whole number")
+                    printError("mmstats demo: --seconds takes a whole number\n\(usage)")
                     return 2
                 }
                 seconds = value

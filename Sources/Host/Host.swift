@@ -23,13 +23,13 @@ enum Host {
                                     evaluate a manifest (or the built-in default) every interval
                                     and publish the results in the host's own stats file
           check FILE...             validate manifests; errors as file:line:column: message
-          rules --manifest FILE [--window W]
+          rules --manifest FILE [--window W] [--group NAME]
                                     the manifest's cluster entries as Prometheus recording rules
           clean [--dry-run] [PATH ...]
                                     remove the stats files of writers that are gone
           poll [--interval S] [--count N] [--root PATH] NAME ...
                                     a live view of metrics, one row per interval
-          serve [--listen ADDRESS:PORT] [--root DIR] [--manifest FILE]
+          serve [--listen ADDRESS:PORT] [--root DIR] [--manifest FILE] [OPTIONS]
                                     serve every metric over HTTP: Prometheus /metrics and a JSON API
           help                      this text
         Stats root: \(statsRoot)
@@ -55,7 +55,7 @@ enum Host {
         }
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard let command = arguments.first else {
-            print(usage)
+            printError(usage)
             exit(2)
         }
         let rest = Array(arguments.dropFirst())
@@ -71,8 +71,13 @@ enum Host {
         case "poll": status = Poll.run(rest)
         case "serve": status = Serve.run(rest)
         case "help", "-h", "--help":
-            print(usage)
-            status = 0
+            if let extra = rest.first {
+                printError("mmstats help: unknown argument '\(extra.terminalSafe)'\n\(usage)")
+                status = 2
+            } else {
+                print(usage)
+                status = 0
+            }
         default:
             printError("mmstats: unknown command '\(command.terminalSafe)'\n\(usage)")
             status = 2

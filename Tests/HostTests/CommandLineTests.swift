@@ -34,6 +34,20 @@ struct CommandLineTests {
         }
     }
 
+    @Test("no command, an unknown one, or help with an argument: usage on stderr, status 2")
+    func usageErrors() throws {
+        for arguments in [[], ["frobnicate"], ["help", "--bogus"]] {
+            let result = try run(Binaries.mmstats, arguments)
+            #expect(result.status == 2, "\(arguments)")
+            #expect(result.stdout.isEmpty, "\(arguments): \(result.stdout)")
+            #expect(result.stderr.contains("usage: mmstats COMMAND"), "\(arguments): \(result.stderr)")
+        }
+        let demo = try run(Binaries.mmstats, ["demo", "--seconds"])
+        #expect(demo.stderr.contains("usage: mmstats demo"), "\(demo.stderr)")
+        let help = try run(Binaries.mmstats, ["help"])
+        #expect(help.status == 0 && help.stdout.contains("usage: mmstats COMMAND"))
+    }
+
     @Test("help names the stats root in use and says whether $MMSTATS_PATH chose it")
     func helpStatsRoot() throws {
         let dir = TemporaryDirectory("help-root")
