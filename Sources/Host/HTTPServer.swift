@@ -198,9 +198,10 @@ final class HTTPServer {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
-    /// Serves for at most `milliseconds` (less when a deadline or a signal comes first): one
-    /// `poll`, then whatever is ready is accepted, read, answered and written.
-    func serve(milliseconds: Int32) {
+    /// Serves for at most `milliseconds` (less when a deadline comes first, or `wake`, a
+    /// descriptor such as a signal's self-pipe, becomes readable): one `poll`, then whatever is
+    /// ready is accepted, read, answered and written. `wake` is only watched, never read.
+    func serve(milliseconds: Int32, wake: Int32 = -1) {
         let now = Self.now()
         var timeout = Int64(milliseconds)
         let accepting = now >= acceptPausedUntil
@@ -223,9 +224,11 @@ final class HTTPServer {
             let remaining = (Int64(clamping: deadline(of: connection)) - Int64(clamping: now)) / 1_000_000 + 1
             timeout = max(0, min(timeout, remaining))
         }
+        let connectionCount = fds.count - 1
+        if wake >= 0 { fds.append(pollfd(fd: wake, events: Int16(POLLIN), revents: 0)) }
         let count = poll(&fds, nfds_t(fds.count), Int32(timeout))
         if count > 0 {
-            for entry in fds.dropFirst() where entry.revents != 0 {
+            for entry in fds[1..<(1 + connectionCount)] where entry.revents != 0 {
                 guard let connection = connections[entry.fd] else { continue }
                 if connection.draining {
                     drain(connection)

@@ -146,17 +146,20 @@ enum Serve {
         printError("mmstats serve: listening on \(server.address.url)")
 
         while true {
+            // Emptied before the signals are taken: a signal after this leaves a byte that
+            // ends the next poll at once.
+            SignalWake.drainWake()
             let signals = SignalWake.take()
             if signals & SignalWake.stop != 0 { break }
             if signals & SignalWake.reload != 0 { processor?.reload() }
-            var wait: Int32 = 250  // a signal between the check and poll waits at most this long
+            var wait: Int32 = 1_000
             if let processor {
                 // Passes S apart from one start to the next (a slow pass: the next at once).
                 if SignalWake.now() >= processor.nextPassTime { _ = processor.pass() }
                 let next = processor.nextPassTime
-                wait = Int32(min(250, (next - min(next, SignalWake.now())) / 1_000_000 + 1))
+                wait = Int32(min(1_000, (next - min(next, SignalWake.now())) / 1_000_000 + 1))
             }
-            server.serve(milliseconds: wait)
+            server.serve(milliseconds: wait, wake: SignalWake.wakeDescriptor)
         }
         printError("mmstats serve: stopped")
         return 0

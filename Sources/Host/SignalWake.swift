@@ -82,6 +82,17 @@ enum SignalWake {
         }
     }
 
+    /// The self-pipe's read end (-1 before ``install(_:)`` or if it could not be made), for a
+    /// loop that polls other descriptors too: readable once a signal came. Empty it with
+    /// ``drainWake()`` before taking the signals.
+    static var wakeDescriptor: Int32 { wakePipe.load(ordering: .acquiring).read }
+
+    /// Empties the self-pipe.
+    static func drainWake() {
+        let fd = wakeDescriptor
+        if fd >= 0 { drain(fd) }
+    }
+
     /// Empties the self-pipe (non-blocking): one wake per signal is enough.
     private static func drain(_ fd: Int32) {
         var bytes = [UInt8](repeating: 0, count: 64)
