@@ -130,6 +130,19 @@ struct ScanResult {
     var values = 0
     var errors = 0
     var sum = 0.0
+
+    /// Decodes every value of `snapshot` (adding them up, so that none is optimized away).
+    mutating func add(_ snapshot: Snapshot) {
+        for index in 0..<snapshot.count {
+            var component = 0
+            while let value = snapshot.value(at: index, component: component) {
+                sum += value.doubleValue ?? 0
+                values += 1
+                component += 1
+            }
+        }
+        files += 1
+    }
 }
 
 /// The part of a scan that a faster reader can replace: for each path, the reader kept from
@@ -146,15 +159,7 @@ func snapshotAll(_ paths: [String], readers: inout [String: StatsReader]) -> Sca
             if let kept = readers[path] { reader = kept } else { reader = try StatsReader(path: path) }
             kept[path] = reader
             let snapshot = try reader.snapshot()
-            for index in 0..<snapshot.count {
-                var component = 0
-                while let value = snapshot.value(at: index, component: component) {
-                    result.sum += value.doubleValue ?? 0
-                    result.values += 1
-                    component += 1
-                }
-            }
-            result.files += 1
+            result.add(snapshot)
         } catch {
             result.errors += 1
         }
@@ -170,19 +175,11 @@ func scan(_ root: String, readers: inout [String: StatsReader]) -> ScanResult {
 
 /// One scan through `StatsScanner` (what slurp, serve, poll and the processor use): it lists
 /// the root, keeps a reader per file between scans without holding its descriptor, and reads
-/// every file; every value of each snapshot is decoded as in `snapshotAll`.
+/// every file; every value of each snapshot is decoded (`ScanResult.add`).
 func scan(_ scanner: StatsScanner) -> ScanResult {
     var result = ScanResult()
     scanner.forEachSnapshot(onError: { _ in result.errors += 1 }) { snapshot in
-        for index in 0..<snapshot.count {
-            var component = 0
-            while let value = snapshot.value(at: index, component: component) {
-                result.sum += value.doubleValue ?? 0
-                result.values += 1
-                component += 1
-            }
-        }
-        result.files += 1
+        result.add(snapshot)
     }
     return result
 }
