@@ -25,7 +25,7 @@ func removeTree(_ path: String) {
     rmdir(path)
 }
 
-// `--scan-writer FIRST END DIR` is a child process of `--scan`; `--scan` runs only "Reading many files".
+// `--scan-writer FIRST END DIR KIND` is a child process of `--scan`; `--scan` runs only "Reading many files".
 if CommandLine.arguments.count == 6, CommandLine.arguments[1] == "--scan-writer",
     let first = Int(CommandLine.arguments[2]), let end = Int(CommandLine.arguments[3]), first <= end
 {
@@ -37,18 +37,31 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "--scan" {
     var runs = 5
     var scalars = false
     var mmstats = programDirectory() + "/mmstats"
+    let scanUsage =
+        "usage: mmstats-benchmarks --scan [--counts N,...] [--runs R] [--mmstats PATH] [--files histogram|scalars]"
     var index = 2
     let arguments = CommandLine.arguments
-    while index + 1 < arguments.count {
+    while index < arguments.count {
+        // Every option takes a value.
+        guard ["--counts", "--runs", "--mmstats", "--files"].contains(arguments[index]) else {
+            fail("unknown option '\(arguments[index])'\n\(scanUsage)")
+        }
+        guard index + 1 < arguments.count else { fail("\(arguments[index]) needs a value\n\(scanUsage)") }
+        let value = arguments[index + 1]
         switch arguments[index] {
-        case "--counts": counts = arguments[index + 1].split(separator: ",").compactMap { Int($0) }
-        case "--runs": runs = Int(arguments[index + 1]) ?? runs
-        case "--mmstats": mmstats = arguments[index + 1]
-        case "--files": scalars = arguments[index + 1] == "scalars"
-        default:
-            fail(
-                "usage: mmstats-benchmarks --scan [--counts N,...] [--runs R] [--mmstats PATH] [--files histogram|scalars]"
-            )
+        case "--counts":
+            counts = value.split(separator: ",").compactMap { Int($0) }
+            guard !counts.isEmpty, counts.allSatisfy({ $0 > 0 }) else { fail("--counts takes N,N,...\n\(scanUsage)") }
+        case "--runs":
+            guard let number = Int(value), number > 0 else { fail("--runs takes a whole number\n\(scanUsage)") }
+            runs = number
+        case "--mmstats": mmstats = value
+        case "--files":
+            guard value == "scalars" || value == "histogram" else {
+                fail("--files takes histogram or scalars\n\(scanUsage)")
+            }
+            scalars = value == "scalars"
+        default: fail(scanUsage)  // (not reached: checked above)
         }
         index += 2
     }
@@ -71,7 +84,9 @@ let usage =
     + " the report on standard error\n"
     + "  --only: run only these groups (\(groups.joined(separator: ", ")))\n"
     + "  --ats: Traffic Server's stats.config.xml for the processor rows (default: $MMSTATS_ATS_CONFIG,"
-    + " else ../shared/fixtures/ats/stats.config.xml.default)"
+    + " else ../shared/fixtures/ats/stats.config.xml.default)\n"
+    + "  --scan [--counts N,...] [--runs R] [--mmstats PATH] [--files histogram|scalars]: only \"Reading many"
+    + " files\" (docs/BENCHMARKS.md)"
 var selected = Set(groups)
 var atsPath =
     getenv("MMSTATS_ATS_CONFIG").map { String(cString: $0) } ?? "../shared/fixtures/ats/stats.config.xml.default"
