@@ -1,6 +1,7 @@
 // The collection side (docs/BENCHMARKS.md, "Against peers: collection"): reading N live stats
-// files with StatsReader, to compare with prometheus_client's multiprocess collection of the
-// same content. Two subcommands, driven by Benchmarks/Peers/collection.sh:
+// files with StatsScanner (or, with --readers, a StatsReader per path), to compare with
+// prometheus_client's multiprocess collection of the same content. Two subcommands, driven by
+// Benchmarks/Peers/collection.sh:
 //
 //   peer-benchmarks collection-writer ROOT FIRST COUNT   writes COUNT files, stays alive
 //   peer-benchmarks collection-read ROOT FILES SCANS     times a first scan and SCANS later ones

@@ -20,20 +20,23 @@ let usage = """
       --quick: shorter and fewer runs, for smoke runs
     collection (Benchmarks/Peers/collection.sh runs these):
       peer-benchmarks collection-writer ROOT FIRST COUNT
-      peer-benchmarks collection-read ROOT FILES SCANS
+      peer-benchmarks collection-read ROOT FILES SCANS [--readers]
+        --readers: a StatsReader per path in a dictionary (a descriptor each), not StatsScanner
     """
 
 /// The collection subcommands (CollectionRows.swift), which take whole numbers after the root.
 let arguments = Array(CommandLine.arguments.dropFirst())
 if let command = arguments.first, command.hasPrefix("collection-") {
-    let numbers = arguments.dropFirst(2).compactMap { Int($0) }
-    guard arguments.count == 4, numbers.count == 2, numbers.allSatisfy({ $0 >= 0 }) else {
+    let readers = command == "collection-read" && arguments.last == "--readers"
+    let numbers = arguments.dropFirst(2).prefix(2).compactMap { Int($0) }
+    guard arguments.count == (readers ? 5 : 4), numbers.count == 2, numbers.allSatisfy({ $0 >= 0 }) else {
         print(usage)
         exit(2)
     }
     switch command {
     case "collection-writer": collectionWriter(root: arguments[1], first: numbers[0], count: numbers[1])
-    case "collection-read": collectionRead(root: arguments[1], files: numbers[0], scans: numbers[1])
+    case "collection-read":
+        collectionRead(root: arguments[1], files: numbers[0], scans: numbers[1], scanner: !readers)
     default:
         print(usage)
         exit(2)
