@@ -1,6 +1,7 @@
 #include "mmstats.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +23,66 @@ const char *mmstats_secure_getenv(const char *name) { return secure_getenv(name)
 int mmstats_rename_noreplace(int old_directory, const char *old_name, int new_directory,
                              const char *new_name) {
     return renameat2(old_directory, old_name, new_directory, new_name, RENAME_NOREPLACE);
+}
+
+int mmstats_available_cpus(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int count = CPU_COUNT(&set);
+        if (count > 0) {
+            return count;
+        }
+    }
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
+}
+
+struct mmstats_parallel_start {
+    void (*work)(void *context, int index);
+    void *context;
+    int index;
+};
+
+static void *mmstats_parallel_thread(void *argument) {
+    struct mmstats_parallel_start *start = argument;
+    // Started with every signal blocked; the faults a load can raise are let through (the
+    // reader's guard would otherwise unblock SIGBUS around every load: two system calls).
+    sigset_t faults;
+    sigemptyset(&faults);
+    sigaddset(&faults, SIGBUS);
+    sigaddset(&faults, SIGSEGV);
+    sigaddset(&faults, SIGFPE);
+    sigaddset(&faults, SIGILL);
+    pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
+    start->work(start->context, start->index);
+    return NULL;
+}
+
+int mmstats_run_parallel(int threads, void (*work)(void *context, int index), void *context) {
+    enum { most = 64 };
+    if (threads > most) {
+        threads = most;
+    }
+    pthread_t started[most];
+    struct mmstats_parallel_start starts[most];
+    int running = 0;
+    if (threads > 1) {
+        sigset_t all, saved;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &saved);
+        for (int index = 1; index < threads; index++) {
+            starts[running] = (struct mmstats_parallel_start){work, context, index};
+            if (pthread_create(&started[running], NULL, mmstats_parallel_thread, &starts[running]) == 0) {
+                running++;
+            }
+        }
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    }
+    work(context, 0);
+    for (int index = 0; index < running; index++) {
+        pthread_join(started[index], NULL);
+    }
+    return running + 1;
 }
 
 // SIGBUS guard. A reader maps files that other processes own; if one is truncated, a load

@@ -44,6 +44,12 @@ enum Sys {
         retrying({ Glibc.openat(directory, name, flags | O_CLOEXEC, mode) }, failed: { $0 < 0 })
     }
 
+    static func openAt(_ directory: Int32, _ name: UnsafePointer<CChar>, _ flags: Int32, _ mode: mode_t = 0)
+        -> Result<Int32, Errno>
+    {
+        retrying({ Glibc.openat(directory, name, flags | O_CLOEXEC, mode) }, failed: { $0 < 0 })
+    }
+
     static func mkdirAt(_ directory: Int32, _ name: String, _ mode: mode_t) -> Result<Void, Errno> {
         retrying({ Glibc.mkdirat(directory, name, mode) }, failed: { $0 != 0 }).map { _ in () }
     }

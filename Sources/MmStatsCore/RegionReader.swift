@@ -59,6 +59,21 @@ public struct RegionReader: @unchecked Sendable {
         // page (mappings cover whole pages, and bytes past the end of the file read as zero).
         let start = offset & ~7
         let end = (offset + count).aligned(to: 8)
+        if start == offset {
+            // Aligned (metadata segments are): the words go straight into the result.
+            var faulted = false
+            let result = [UInt8](unsafeUninitializedCapacity: end - start) { buffer, initialized in
+                let status = UnsafeMutableRawPointer(buffer.baseAddress).map { destination in
+                    mmstats_copy_words(
+                        destination.bindMemory(to: UInt64.self, capacity: (end - start) / 8), base + start,
+                        (end - start) / 8)
+                }
+                faulted = status.map { Int($0) != MMSTATS_READ_OK } ?? true
+                initialized = faulted ? 0 : count
+            }
+            if faulted { throw self.faulted() }
+            return result
+        }
         var result = [UInt64](repeating: 0, count: (end - start) / 8)
         let status = result.withUnsafeMutableBufferPointer { buffer in
             mmstats_copy_words(buffer.baseAddress, base + start, buffer.count)
@@ -140,7 +155,8 @@ struct RecordPlan {
 
     init(_ descriptor: MetricDescriptor, mappedSize: Int, headerSize: Int, path: String) throws(MmStatsError) {
         let words = descriptor.signature.words
-        let entry = "metric \(descriptor.metricID) (\(descriptor.displayName))"
+        // Built only for an error: a first scan plans every record of every file.
+        var entry: String { "metric \(descriptor.metricID) (\(descriptor.displayName))" }
         func check(_ offset: Int, _ bytes: Int, _ label: String) throws(MmStatsError) {
             guard offset % 8 == 0 else {
                 throw MmStatsError(

@@ -54,12 +54,13 @@ public final class StatsReader {
     /// and opens the path again (`O_NOFOLLOW`) only to map a file that grew, failing if the
     /// path no longer names the same file. `StatsScanner` keeps its readers this way.
     ///
-    /// With `directory` (an open directory's descriptor) the file `name` is opened in it,
-    /// without walking `path` from the root again; `path` is still the file's path, for
-    /// messages and for opening it again.
+    /// With `directory` (an open directory's descriptor, and where the file's name starts in
+    /// `path`'s UTF-8) the file is opened by its name in that directory, without walking `path`
+    /// from the root again; `path` is still the file's path, for messages and for opening it
+    /// again.
     init(
         path: String, registry: PluginRegistry, limits: ReaderLimits, holdsDescriptor: Bool,
-        directory: (fd: Int32, name: String)? = nil
+        directory: (fd: Int32, nameOffset: Int)? = nil
     ) throws(MmStatsError) {
         self.path = path
         self.registry = registry
@@ -68,8 +69,11 @@ public final class StatsReader {
         // O_NONBLOCK: opening a FIFO planted at the path must not wait for a writer (the
         // descriptor is only used for fstat and mmap, which it does not affect).
         let opening =
-            directory.map { Sys.openAt($0.fd, $0.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) }
-            ?? Sys.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+            directory.map { directory in
+                path.withCString {
+                    Sys.openAt(directory.fd, $0 + directory.nameOffset, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+                }
+            } ?? Sys.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
         switch opening {
         case .success(let opened): fd = opened
         case .failure(let error): throw .system(error, path: path, "cannot open")
@@ -92,7 +96,7 @@ public final class StatsReader {
         let region = RegionReader(base: base, size: mappedSize, path: path, swapped: false)
         let first: UInt8
         do throws(MmStatsError) {
-            first = try region.bytes(at: 0, count: 1)[0]
+            first = try region.withBytes(at: 0, count: 1) { $0[0] }
         } catch {
             Sys.munmap(UnsafeMutableRawPointer(mutating: base), mappedSize)
             if self.fd >= 0 { Sys.close(self.fd) }
@@ -108,6 +112,7 @@ public final class StatsReader {
                 .unsupportedVersion, path: path,
                 "not an mmstats file (version byte \(first); this reader reads 1 and 2)")
         }
+        ReaderTestHooks.afterOpen?(path)
     }
 
     deinit {
@@ -177,6 +182,15 @@ public final class StatsReader {
             return Int(info.st_size)
         }
     }
+
+    /// Parses the metadata now, so that the next snapshot only reads values: a scanner opening
+    /// many files does this on several threads (see `StatsScanner`).
+    func prepare() throws(MmStatsError) {
+        if version == 2 { _ = try currentTable() }
+    }
+
+    /// Bytes of metadata the reader holds parsed (0 before its first snapshot).
+    var parsedMetadataBytes: Int { table?.metadataBytes ?? 0 }
 
     /// The device and inode of the file this reader opened: tools that act on a file by name
     /// compare it with what the name holds now.
@@ -411,6 +425,8 @@ final class MetadataTable: Sendable {
     /// Records in plugin layouts: descriptor index and the layout that reads it.
     let custom: [(Int, any StorageLayout)]
     let totalWords: Int
+    /// Bytes of metadata the table was parsed from (what holding it costs, roughly).
+    let metadataBytes: Int
 
     /// Parses the metadata; `grow` maps a file that grew since `region` was mapped (nil if it did not).
     init(
@@ -433,7 +449,8 @@ final class MetadataTable: Sendable {
             throw MmStatsError(.corrupt, path: path, "the first segment offset is 0 (every v2 file has a segment)")
         }
         while segment != 0 {
-            let where_ = "metadata segment \(segmentIndex) at offset \(segment)"
+            // Built only for an error.
+            var where_: String { "metadata segment \(segmentIndex) at offset \(segment)" }
             let segmentEnd = segment.addingReportingOverflow(Format.segmentHeaderSize)
             if !segmentEnd.overflow { try reach(segmentEnd.partialValue) }
             guard segment % 8 == 0, segment >= header.headerSize, !segmentEnd.overflow,
@@ -443,13 +460,16 @@ final class MetadataTable: Sendable {
                     .corrupt, path: path, entry: where_,
                     "lies outside the file or is misaligned (file size \(region.size))")
             }
-            let fixed = try region.bytes(at: segment, count: Format.segmentHeaderSize)
-            guard Array(fixed[0..<4]) == Format.segmentMagic else {
+            let fixed = try region.withBytes(at: segment, count: Format.segmentHeaderSize) { raw in
+                (
+                    magic: raw.prefix(4).elementsEqual(Format.segmentMagic),
+                    capacity: ByteView(bytes: raw, swapped: header.swapped).u64(Format.Segment.capacity)
+                )
+            }
+            guard fixed.magic else {
                 throw MmStatsError(.corrupt, path: path, entry: where_, "bad segment magic")
             }
-            let capacity = fixed.withUnsafeBytes { raw in
-                ByteView(bytes: raw, swapped: header.swapped).u64(Format.Segment.capacity)
-            }
+            let capacity = fixed.capacity
             // `next` before `used`: once a segment is linked to the next one the writer never
             // appends to it again, so the `used` read after seeing the link is final.
             let nextWord = try region.loadAcquiring(at: segment + Format.Segment.next)
@@ -607,6 +627,7 @@ final class MetadataTable: Sendable {
         self.referenced = referenced
         self.custom = custom
         self.totalWords = total
+        self.metadataBytes = metadataBytes
     }
 
     /// Decodes one segment's used bytes (`entries`, from offset `start`; its first descriptor is
@@ -657,6 +678,9 @@ extension mmstats_record_ref: @unchecked @retroactive Sendable {}
 /// Points in a read where tests change the file, to make races deterministic. Set only by
 /// tests (through `@testable import`), before any reader runs; nil otherwise.
 enum ReaderTestHooks {
+    /// Runs when a reader has mapped its file, before it reads more than the version byte (on
+    /// the scanner's read-ahead threads too).
+    nonisolated(unsafe) static var afterOpen: ((String) -> Void)?
     /// Runs just before the reader maps a file again, between its two looks at the file's size.
     nonisolated(unsafe) static var beforeRemap: ((String) -> Void)?
     /// Runs after a snapshot has copied the values, before it checks the header again.

@@ -113,6 +113,7 @@ extension StatsScanner {
             if info.st_mode & S_IFMT == S_IFDIR {
                 var found: [Found] = []
                 walk(path, id: FileID(info), depth: 0, into: &found, cache: &cache, onError: onError)
+                seen.reserveCapacity(seen.count + found.count)
                 if let last = cache.sorted[path], last.walked.count == found.count,
                     zip(last.walked, found).allSatisfy({ $0.path == $1.path && $0.id == $1.id })
                 {
@@ -121,7 +122,7 @@ extension StatsScanner {
                     for index in last.order where seen.insert(found[index].id).inserted { files.append(found[index]) }
                 } else {
                     cache.changed = true
-                    let order = found.indices.sorted { found[$0].path < found[$1].path }
+                    let order = sortedOrder(found)
                     for index in order where seen.insert(found[index].id).inserted { files.append(found[index]) }
                     cache.sorted[path] = SortedListing(
                         walked: found, order: order, result: paths.count == 1 ? files : nil)
@@ -132,6 +133,30 @@ extension StatsScanner {
             }
         }
         return files
+    }
+
+    /// The permutation that sorts `found` by path: by the paths' UTF-8 bytes, which is the
+    /// order of their code points (Python's order for `str`, so both readers agree).
+    static func sortedOrder(_ found: [Found]) -> [Int] {
+        var bytes: [UInt8] = []
+        var spans: [(start: Int, count: Int)] = []
+        spans.reserveCapacity(found.count)
+        for file in found {
+            let start = bytes.count
+            bytes.append(contentsOf: file.path.utf8)
+            spans.append((start, bytes.count - start))
+        }
+        return bytes.withUnsafeBufferPointer { all in
+            spans.withUnsafeBufferPointer { spans in
+                found.indices.sorted { a, b in
+                    let x = spans[a]
+                    let y = spans[b]
+                    guard let base = all.baseAddress else { return false }
+                    let order = memcmp(base + x.start, base + y.start, min(x.count, y.count))
+                    return order != 0 ? order < 0 : x.count < y.count
+                }
+            }
+        }
     }
 
     /// Lists `directory`, then searches its subdirectories. A directory is closed before the
@@ -218,7 +243,11 @@ extension StatsScanner {
             return onError(.system(error, path: directory, "cannot list"))
         }
         defer { closedir(handle) }
-        let separator = directory.hasSuffix("/") ? "" : "/"
+        // Each path is built in one buffer (the directory's path, then the name) and made a
+        // String once.
+        var pathBytes = Array(directory.utf8)
+        if pathBytes.last != UInt8(ascii: "/") { pathBytes.append(UInt8(ascii: "/")) }
+        let prefix = pathBytes.count
         while true {
             errno = 0
             guard let entry = readdir(handle) else {
@@ -230,19 +259,35 @@ extension StatsScanner {
             if type == UInt8(DT_LNK) { continue }
             var info = stat()
             var examineError: Int32 = 0
-            let found = withUnsafeBytes(of: &entry.pointee.d_name) { raw -> (name: String, valid: Bool)? in
-                let bytes = UnsafeRawBufferPointer(rebasing: raw[..<(raw.firstIndex(of: 0) ?? raw.count)])
+            // The name through a pointer: `withUnsafeBytes(of: &entry.pointee.d_name)` goes
+            // through the metadata of a 256-element tuple on every call.
+            let found = { () -> (path: String, valid: Bool, statsName: Bool)? in
+                let name = UnsafeRawPointer(entry).advanced(by: direntNameOffset)
+                let bytes = UnsafeRawBufferPointer(
+                    start: name, count: strnlen(name.assumingMemoryBound(to: CChar.self), direntNameCapacity))
                 if bytes.first == UInt8(ascii: ".") { return nil }
-                if type == UInt8(DT_REG), !hasStatsSuffix(bytes) { return nil }
-                if type != UInt8(DT_REG), let name = raw.baseAddress?.assumingMemoryBound(to: CChar.self) {
+                let statsName = hasStatsSuffix(bytes)
+                if type == UInt8(DT_REG), !statsName { return nil }
+                if type != UInt8(DT_REG) {
                     // A directory, or a type the file system does not report (DT_UNKNOWN): look.
+                    let name = name.assumingMemoryBound(to: CChar.self)
                     if fstatat(dirfd(handle), name, &info, AT_SYMLINK_NOFOLLOW) != 0 { examineError = errno }
                 }
-                let valid = String(validating: bytes, as: UTF8.self)
-                return (valid ?? String(decoding: bytes, as: UTF8.self), valid != nil)
-            }
-            guard let (name, valid) = found else { continue }
-            let path = directory + separator + name
+                pathBytes.removeLast(pathBytes.count - prefix)
+                pathBytes.append(contentsOf: bytes)
+                // Decoding repairs invalid UTF-8; the name was valid if nothing was repaired.
+                var path = String(decoding: pathBytes, as: UTF8.self)
+                let valid =
+                    path.utf8.count == pathBytes.count
+                    && path.withUTF8 { decoded in
+                        pathBytes.withUnsafeBufferPointer { given in
+                            guard let decoded = decoded.baseAddress, let given = given.baseAddress else { return true }
+                            return memcmp(decoded, given, pathBytes.count) == 0
+                        }
+                    }
+                return (path, valid, statsName)
+            }()
+            guard let (path, valid, statsName) = found else { continue }
             var fileID = FileID(device: id.device, inode: inode)
             if type != UInt8(DT_REG) {
                 guard examineError == 0 else {
@@ -254,7 +299,7 @@ extension StatsScanner {
                 type = kind == S_IFDIR ? UInt8(DT_DIR) : kind == S_IFREG ? UInt8(DT_REG) : UInt8(DT_UNKNOWN)
                 fileID = FileID(info)
             }
-            guard type == UInt8(DT_DIR) || (type == UInt8(DT_REG) && name.hasSuffix(".mmstats"))
+            guard type == UInt8(DT_DIR) || (type == UInt8(DT_REG) && statsName)
             else { continue }
             guard valid else {
                 onError(
@@ -270,6 +315,10 @@ extension StatsScanner {
             }
         }
     }
+
+    /// Where a directory entry's name is, and its room (the name is NUL-terminated within it).
+    private static let direntNameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
+    private static let direntNameCapacity = MemoryLayout<dirent>.size - direntNameOffset
 
     /// Whether a name ends in `.mmstats`.
     private static func hasStatsSuffix(_ name: UnsafeRawBufferPointer) -> Bool {

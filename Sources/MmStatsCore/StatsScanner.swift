@@ -1,3 +1,5 @@
+import CMmStats
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -61,22 +63,61 @@ public final class StatsScanner {
         return max(64, min(65_536, count / 2))
     }()
 
+    /// Threads that open new files together when a scan meets many files it has no reader
+    /// for (a first scan, or many writers started at once): at least 64 such files in the
+    /// next 4,096 listed are opened, and their metadata parsed, up to 1,024 at a time, on this
+    /// many threads; their values are still read on the calling thread, in order, when each
+    /// file is read. 1 opens every file on the calling thread, when it is read.
+    public var openingThreads: Int = StatsScanner.defaultOpeningThreads
+
+    /// The default ``openingThreads``: the CPUs this thread may run on, at most 4 (past that
+    /// the kernel's per-process lock on mappings keeps more threads from going faster).
+    public static let defaultOpeningThreads = max(1, min(4, Int(mmstats_available_cpus())))
+
+    /// Read-ahead: files without a reader looked for past the one asked for, the most opened
+    /// at once, and the fewest worth starting threads for.
+    static let readAheadLook = 4_096
+    static let readAheadWindow = 1_024
+    static let readAheadMinimum = 64
+
+    /// A path as a dictionary key that keeps its hash: looking a path up among thousands
+    /// compares the hashes of the keys it probes, not their strings (which live elsewhere in
+    /// memory). The hash is the standard library's, seeded per process.
+    struct PathKey: Hashable {
+        let hash: Int
+        let path: String
+
+        init(_ path: String) {
+            self.path = path
+            hash = path.hashValue
+        }
+
+        static func == (a: Self, b: Self) -> Bool { a.hash == b.hash && a.path == b.path }
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+    }
+
     /// A listed file: the identity the listing saw at its path, and its kept reader.
     private final class Entry {
         let path: String
         var id: FileID
         var reader: StatsReader?
+        /// A reader opened by a read-ahead, with the snapshot it took then: taken by the next
+        /// read of the file.
+        var pending: ReadAhead.Opened?
         /// The listing that last saw the path.
         var listing: UInt64
+        /// The entry's index in `lastEntries`.
+        var position: Int
 
-        init(path: String, id: FileID, listing: UInt64) {
+        init(path: String, id: FileID, listing: UInt64, position: Int) {
             self.path = path
             self.id = id
             self.listing = listing
+            self.position = position
         }
     }
 
-    private var entries: [String: Entry] = [:]
+    private var entries: [PathKey: Entry] = [:]
     private var listing: UInt64 = 0
     private var listingCache = ListingCache()
     /// What the last listing returned, and the entries of those files in the same order.
@@ -84,6 +125,10 @@ public final class StatsScanner {
     private var lastEntries: [Entry] = []
     /// How many readers are kept now.
     public private(set) var cachedReaders = 0
+    /// The entries of the last read-ahead (some may still hold a pending reader).
+    private var readAheadEntries: [Entry] = []
+    /// Positions in `lastEntries` below it were looked at by a read-ahead since the last listing.
+    private var readAheadChecked = 0
 
     /// A scanner of `paths` (directories or files). `registry` and `limits` are given to every
     /// reader; at most `maximumReaders` readers are kept between scans.
@@ -115,6 +160,8 @@ public final class StatsScanner {
     /// ```
     public func files(onError: (MmStatsError) -> Void) -> [String] {
         closeDirectory()
+        dropReadAhead()
+        readAheadChecked = 0
         let found = Self.expand(paths, cache: &listingCache, onError: onError)
         // Every directory as it was: the same paths and identities as last time.
         if !listingCache.changed, let lastFiles { return lastFiles }
@@ -123,21 +170,20 @@ public final class StatsScanner {
         var listed: [Entry] = []
         files.reserveCapacity(found.count)
         listed.reserveCapacity(found.count)
+        entries.reserveCapacity(found.count)
         for (path, id) in found {
             files.append(path)
-            if let entry = entries[path] {
-                if entry.id != id {
-                    if entry.reader != nil { cachedReaders -= 1 }
-                    entry.reader = nil
-                    entry.id = id
-                }
-                entry.listing = listing
-                listed.append(entry)
-            } else {
-                let entry = Entry(path: path, id: id, listing: listing)
-                entries[path] = entry
-                listed.append(entry)
+            // One lookup: a path not seen before gets a new entry, with the identity listed.
+            let entry = Self.entry(
+                &entries[PathKey(path), default: Entry(path: path, id: id, listing: listing, position: 0)])
+            if entry.id != id {
+                if entry.reader != nil { cachedReaders -= 1 }
+                entry.reader = nil
+                entry.id = id
             }
+            entry.listing = listing
+            entry.position = listed.count
+            listed.append(entry)
         }
         if entries.count > found.count {
             let current = listing
@@ -149,6 +195,8 @@ public final class StatsScanner {
         return files
     }
 
+    private static func entry(_ entry: inout Entry) -> Entry { entry }
+
     /// The reader of `path`, a file of the last ``files(onError:)``: the one kept from an
     /// earlier scan, else a new one, kept if there is room. A path that was not listed gets a
     /// reader that is not kept.
@@ -159,18 +207,30 @@ public final class StatsScanner {
     /// }
     /// ```
     public func reader(for path: String) throws(MmStatsError) -> StatsReader {
-        guard let entry = entries[path] else { return try open(path) }
+        guard let entry = entries[PathKey(path)] else { return try open(path) }
         return try reader(of: entry)
     }
 
     private func reader(of entry: Entry) throws(MmStatsError) -> StatsReader {
         if let reader = entry.reader { return reader }
-        let reader = try open(entry.path)
+        if entry.pending == nil { readAhead(from: entry) }
+        let reader: StatsReader
+        if let pending = entry.pending {
+            entry.pending = nil
+            reader = pending.reader
+        } else {
+            reader = try open(entry.path)
+        }
+        keep(reader, in: entry)
+        return reader
+    }
+
+    /// Keeps `reader` as `entry`'s if there is room.
+    private func keep(_ reader: StatsReader, in entry: Entry) {
         if cachedReaders < maximumReaders {
             entry.reader = reader
             cachedReaders += 1
         }
-        return reader
     }
 
     /// A snapshot of `path` (see ``reader(for:)``), or nil if the file was removed since it was
@@ -181,7 +241,7 @@ public final class StatsScanner {
     /// if let snapshot = try scanner.snapshot(of: path) { print(snapshot.count) }
     /// ```
     public func snapshot(of path: String) throws(MmStatsError) -> Snapshot? {
-        if let entry = entries[path] { return try snapshot(of: entry) }
+        if let entry = entries[PathKey(path)] { return try snapshot(of: entry) }
         do throws(MmStatsError) {
             return try open(path).snapshot()
         } catch {
@@ -191,6 +251,13 @@ public final class StatsScanner {
     }
 
     private func snapshot(of entry: Entry) throws(MmStatsError) -> Snapshot? {
+        if entry.reader == nil && entry.pending == nil { readAhead(from: entry) }
+        if let pending = entry.pending {
+            // Opened and read by the read-ahead, a moment ago.
+            entry.pending = nil
+            keep(pending.reader, in: entry)
+            return pending.snapshot
+        }
         let reader: StatsReader
         do throws(MmStatsError) {
             reader = try self.reader(of: entry)
@@ -244,7 +311,7 @@ public final class StatsScanner {
 
     /// Drops the kept reader of `path`, if any: the next read opens the file afresh.
     public func forget(_ path: String) {
-        if let entry = entries[path] { forget(entry) }
+        if let entry = entries[PathKey(path)] { forget(entry) }
     }
 
     private func forget(_ entry: Entry) {
@@ -253,37 +320,54 @@ public final class StatsScanner {
         cachedReaders -= 1
     }
 
-    /// The directory files are being opened in, kept open between files of one directory:
-    /// `openat` of a name costs one lookup, `open` of a path one per component.
-    private var directory: (path: Substring, fd: Int32)?
+    /// Opens the files asked for that have no reader, in the directory of the last one.
+    private var cursor = DirectoryCursor()
 
     deinit {
-        closeDirectory()
+        cursor.close()
     }
 
     private func closeDirectory() {
-        if let directory { Sys.close(directory.fd) }
-        directory = nil
+        cursor.close()
     }
 
-    /// A new reader of `path`, opened in its directory (kept open for the next file) when the
-    /// path has one.
+    /// A new reader of `path`.
     private func open(_ path: String) throws(MmStatsError) -> StatsReader {
-        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")), slash != path.utf8.startIndex else {
-            return try StatsReader(path: path, registry: registry, limits: limits, holdsDescriptor: false)
+        try cursor.open(path, registry: registry, limits: limits)
+    }
+
+    /// When `entry` (just asked for, with no reader) starts a run of listed files without
+    /// readers, opens them ahead on ``openingThreads`` threads: of the next
+    /// ``readAheadLook`` files listed, those without a reader, if there are at least
+    /// ``readAheadMinimum``, at most ``readAheadWindow``. The readers wait in their entries
+    /// (`pending`) until each file is read; those of an earlier read-ahead that were never
+    /// read are dropped first, so one read-ahead's readers are held at a time.
+    private func readAhead(from entry: Entry) {
+        let start = entry.position
+        guard openingThreads > 1, start >= readAheadChecked, start < lastEntries.count,
+            lastEntries[start] === entry
+        else { return }
+        dropReadAhead()
+        var window: [Entry] = []
+        var position = start
+        let end = min(lastEntries.count, start + Self.readAheadLook)
+        while position < end && window.count < Self.readAheadWindow {
+            if lastEntries[position].reader == nil { window.append(lastEntries[position]) }
+            position += 1
         }
-        let parent = path[..<slash]
-        let name = String(path[path.index(after: slash)...])
-        if directory?.path != parent {
-            closeDirectory()
-            // A parent that cannot be opened this way (a symbolic link given on the command
-            // line, say) leaves the file to be opened by its whole path, as `StatsReader` does.
-            if case .success(let fd) = Sys.open(String(parent), O_RDONLY | O_DIRECTORY | O_NOFOLLOW) {
-                directory = (parent, fd)
-            }
-        }
-        return try StatsReader(
-            path: path, registry: registry, limits: limits, holdsDescriptor: false,
-            directory: directory.map { ($0.fd, name) })
+        readAheadChecked = position
+        guard window.count >= Self.readAheadMinimum else { return }
+        let threads = min(openingThreads, window.count / (Self.readAheadMinimum / 2))
+        let readers = ReadAhead.open(window.map(\.path), threads: threads, registry: registry, limits: limits)
+        for (entry, opened) in zip(window, readers) { entry.pending = opened }
+        readAheadEntries = window
+    }
+
+    /// How many read-ahead readers wait to be read (tests).
+    var pendingReaders: Int { readAheadEntries.count { $0.pending != nil } }
+
+    private func dropReadAhead() {
+        for entry in readAheadEntries { entry.pending = nil }
+        readAheadEntries = []
     }
 }

@@ -19,6 +19,17 @@ const char *mmstats_secure_getenv(const char *name);
 int mmstats_rename_noreplace(int old_directory, const char *old_name, int new_directory,
                              const char *new_name);
 
+/// How many CPUs this thread may run on (its affinity mask), at least 1.
+int mmstats_available_cpus(void);
+
+/// Runs `work(context, k)` for k = 0 ..< `threads`: k = 0 on the calling thread, the others on
+/// new threads that block every signal but the faults a load raises (SIGBUS, SIGSEGV, SIGFPE,
+/// SIGILL), so signals sent to the process stay with the caller's threads. Returns once all
+/// have finished.
+/// A thread that cannot be created is skipped: `work` must share its items through `context`,
+/// so that the ones that run do everything. Returns how many ran (at least 1).
+int mmstats_run_parallel(int threads, void (*work)(void *context, int index), void *context);
+
 /// The calling thread's shard of thread-safe metrics (docs/FORMAT.md section 11.6): 0 until
 /// the thread first records into one, then its shard index (1 or more), or UINT32_MAX when it
 /// has none (every index taken, or the thread is exiting). Initial-exec TLS: one load from the

@@ -1,0 +1,216 @@
+import CMmStats
+import Foundation
+import MmStatsTestSupport
+import Synchronization
+import Testing
+
+@testable import MmStatsCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+// The scanner's read-ahead: when a scan meets many files it has no reader for, it opens them,
+// parses their metadata and takes a first snapshot on several threads. What a caller sees must
+// not change: the same snapshots, the same errors at the same places, files removed since the
+// listing skipped, the reader cap kept, and no crash when a file is cut short under a thread.
+
+/// Copies of one writer's file under `root` (and `root/sub`), the copy `f<i>` holding
+/// `requests` = i + 1: `count` files in all, `inSub` of them in the subdirectory.
+private func makeCopies(_ directory: TemporaryDirectory, root: String, count: Int, inSub: Int = 0) throws -> [String] {
+    var options = directory.options()
+    options.fileNameTemplate = "source.mmstats"
+    let writer = try StatsWriter(options)
+    let requests = try writer.counter("requests")
+    try writer.gauge("depth").set(-3)
+    #expect(mkdir(root, 0o700) == 0)
+    #expect(mkdir(root + "/sub", 0o700) == 0)
+    var paths: [String] = []
+    for index in 0..<count {
+        requests.increment()
+        let name = String(format: "f%04d.mmstats", index)
+        let path = index >= count - inSub ? root + "/sub/" + name : root + "/" + name
+        try Data(contentsOf: URL(fileURLWithPath: writer.path)).write(to: URL(fileURLWithPath: path))
+        chmod(path, 0o600)
+        paths.append(path)
+    }
+    return paths
+}
+
+/// The index a copy's name gives (`f0042.mmstats` → 42).
+private func copyIndex(_ path: String) -> Int? {
+    guard let name = path.split(separator: "/").last, name.hasPrefix("f") else { return nil }
+    return Int(name.dropFirst().prefix(4))
+}
+
+/// One scan's results: each file's path and `requests`, and each error's path and reason.
+private struct ScanResult: Equatable {
+    var read: [String: UInt64] = [:]
+    var order: [String] = []
+    var errors: [String] = []
+}
+
+private func scan(_ scanner: StatsScanner) -> ScanResult {
+    var result = ScanResult()
+    scanner.forEachSnapshot(onError: { result.errors.append("\($0.path ?? "-"): \($0.reason)") }) { snapshot in
+        result.order.append(snapshot.path)
+        if case .uint(let value) = snapshot.value("requests") { result.read[snapshot.path] = value }
+    }
+    return result
+}
+
+@Suite("StatsScanner read-ahead: many new files opened on several threads")
+struct ReadAheadTests {
+    @Test("several threads read what one thread reads: the same values, the same errors in the same places")
+    func sameAsOneThread() throws {
+        let directory = TemporaryDirectory("readahead-same")
+        let root = directory.path + "/many"
+        let paths = try makeCopies(directory, root: root, count: 400, inSub: 90)
+        // A bad magic and a file cut inside its metadata, among the good ones.
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: paths[100])))
+        bytes[3] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: paths[100]))
+        resize(paths[250], 300)
+
+        let threaded = StatsScanner(paths: [root])
+        threaded.openingThreads = 4
+        let single = StatsScanner(paths: [root])
+        single.openingThreads = 1
+        for pass in 0..<2 {
+            let many = scan(threaded)
+            let one = scan(single)
+            #expect(many == one, "pass \(pass)")
+            #expect(many.order.count == 398)
+            #expect(many.errors.count == 2)
+            #expect(many.errors.first?.hasPrefix(paths[100]) == true, "\(many.errors)")
+            #expect(many.errors.last?.hasPrefix(paths[250]) == true, "\(many.errors)")
+            for path in many.order {
+                #expect(many.read[path].map(Int.init) == copyIndex(path).map { $0 + 1 }, "\(path)")
+            }
+            #expect(threaded.cachedReaders == 398)
+            #expect(threaded.pendingReaders == 0)
+        }
+    }
+
+    @Test("files() then snapshot(of:): a file removed after the listing is skipped, not an error")
+    func removedAfterListing() throws {
+        let directory = TemporaryDirectory("readahead-removed")
+        let root = directory.path + "/many"
+        let paths = try makeCopies(directory, root: root, count: 300)
+        let scanner = StatsScanner(paths: [root])
+        scanner.openingThreads = 3
+        let files = scanner.files { Issue.record("\($0)") }
+        #expect(files == paths)
+        // Removed before the read-ahead opens it, and after.
+        unlink(paths[7])
+        var read = 0
+        for (index, path) in files.enumerated() {
+            if index == 200 { unlink(paths[260]) }
+            do {
+                guard let snapshot = try scanner.snapshot(of: path) else {
+                    #expect([7, 260].contains(index), "\(path) was not removed")
+                    continue
+                }
+                #expect(snapshot.value("requests") == .uint(UInt64(index + 1)))
+                read += 1
+            } catch {
+                Issue.record("\(path): \(error)")
+            }
+        }
+        // 260 was opened by the read-ahead before it was removed: its snapshot is still read.
+        #expect(read == 299)
+        #expect(scanner.snapshots { Issue.record("\($0)") }.count == 298)
+    }
+
+    @Test("the reader cap holds: none kept with maximumReaders 0, 50 kept with 50; every file read")
+    func readerCap() throws {
+        let directory = TemporaryDirectory("readahead-cap")
+        let root = directory.path + "/many"
+        _ = try makeCopies(directory, root: root, count: 200)
+        for cap in [0, 50] {
+            let scanner = StatsScanner(paths: [root], maximumReaders: cap)
+            scanner.openingThreads = 2
+            for _ in 0..<2 {
+                let result = scan(scanner)
+                #expect(result.order.count == 200)
+                #expect(result.errors.isEmpty, "\(result.errors)")
+                #expect(scanner.cachedReaders == cap)
+            }
+        }
+    }
+
+    @Test("a caller that reads one file in ten: every read is right, one read-ahead is held at a time")
+    func sparseCaller() throws {
+        let directory = TemporaryDirectory("readahead-sparse")
+        let root = directory.path + "/many"
+        _ = try makeCopies(directory, root: root, count: 2_500)
+        let scanner = StatsScanner(paths: [root], maximumReaders: 0)
+        scanner.openingThreads = 2
+        let files = scanner.files { Issue.record("\($0)") }
+        var mostPending = 0
+        for (index, path) in files.enumerated() where index % 10 == 0 {
+            #expect(try scanner.snapshot(of: path)?.value("requests") == .uint(UInt64(index + 1)))
+            mostPending = max(mostPending, scanner.pendingReaders)
+        }
+        #expect(mostPending > 0)
+        #expect(mostPending <= StatsScanner.readAheadWindow)
+        _ = scanner.files { Issue.record("\($0)") }
+        #expect(scanner.pendingReaders == 0)
+    }
+
+    @Test("a file cut short while a read-ahead thread parses it is an error for that file, not a crash")
+    func truncatedUnderThread() async {
+        defer { removeScratch("readahead-bus") }
+        await #expect(processExitsWith: .success) {
+            let root = scratch("readahead-bus") + "/many"
+            let paths = try makeCopies(TemporaryDirectory("readahead-bus-source"), root: root, count: 300)
+            let victims = Set(stride(from: 3, to: 300, by: 7).map { paths[$0] })
+            let cut = Mutex<Set<String>>([])
+            let caller = mmstats_gettid()
+            let cutElsewhere = Atomic<Int>(0)
+            // On the thread that opened the file: cut it to nothing once, after it was mapped;
+            // the parse that follows loads from a page that is gone (SIGBUS, caught).
+            ReaderTestHooks.afterOpen = { path in
+                guard victims.contains(path), cut.withLock({ $0.insert(path).inserted }) else { return }
+                resize(path, 0)
+                if mmstats_gettid() != caller { cutElsewhere.add(1, ordering: .relaxed) }
+            }
+            let scanner = StatsScanner(paths: [root])
+            scanner.openingThreads = 4
+            let result = scan(scanner)
+            let reported = Set(result.errors.compactMap { $0.split(separator: ":").first.map(String.init) })
+            let readRight = result.order.allSatisfy { result.read[$0].map(Int.init) == copyIndex($0).map { $0 + 1 } }
+            let threaded = cutElsewhere.load(ordering: .relaxed) > 0
+            exit(reported == victims && result.order.count == 300 - victims.count && readRight && threaded ? 0 : 1)
+        }
+    }
+
+    @Test("read-ahead threads block every signal but the faults, so signals stay with the caller")
+    func threadSignalMask() {
+        // Per index: ran, SIGTERM blocked, SIGBUS blocked.
+        var seen = [Int32](repeating: -1, count: 4 * 3)
+        var callerMask = sigset_t()
+        pthread_sigmask(SIG_SETMASK, nil, &callerMask)
+        let ran = seen.withUnsafeMutableBufferPointer { buffer in
+            mmstats_run_parallel(
+                4,
+                { context, index in
+                    guard let slots = context?.assumingMemoryBound(to: Int32.self) else { return }
+                    var mask = sigset_t()
+                    pthread_sigmask(SIG_SETMASK, nil, &mask)
+                    slots[Int(index) * 3] = 1
+                    slots[Int(index) * 3 + 1] = sigismember(&mask, SIGTERM)
+                    slots[Int(index) * 3 + 2] = sigismember(&mask, SIGBUS)
+                }, buffer.baseAddress)
+        }
+        #expect(ran == 4)
+        #expect(seen[0] == 1 && seen[1] == sigismember(&callerMask, SIGTERM), "the calling thread keeps its mask")
+        for index in 1..<4 {
+            #expect(seen[index * 3] == 1, "thread \(index) ran")
+            #expect(seen[index * 3 + 1] == 1, "thread \(index) blocks SIGTERM")
+            #expect(seen[index * 3 + 2] == 0, "thread \(index) lets SIGBUS through")
+        }
+    }
+}
