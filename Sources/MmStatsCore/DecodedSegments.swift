@@ -1,3 +1,4 @@
+import CMmStats
 import Synchronization
 
 #if canImport(Glibc)
@@ -29,6 +30,49 @@ final class DecodedSegments: Sendable {
         let descriptors: [(MetricDescriptor, String?)]
         /// Components the descriptors charge against `ReaderLimits.maximumComponents`.
         let components: Int
+        /// The whole table of a file whose only segment these bytes are, once one was built.
+        let plan = PlanSlot()
+    }
+
+    /// Where the plan of a one-segment file is kept, next to its decoded segment.
+    final class PlanSlot: Sendable {
+        private let plan = Mutex<TablePlan?>(nil)
+
+        var current: TablePlan? { plan.withLock { $0 } }
+
+        func set(_ new: TablePlan) { plan.withLock { $0 = new } }
+    }
+
+    /// Everything `MetadataTable` derives from one segment's descriptors alone, with what a file
+    /// must satisfy for the derivation to hold for it: a table built for one file serves every
+    /// file with the same metadata, once these are checked against that file (its size, its
+    /// header size and the reader's limits). Only for records in the core's own layouts, whose
+    /// checks depend on nothing else.
+    struct TablePlan: Sendable {
+        let descriptors: [MetricDescriptor]
+        let outputIndex: [Int?]
+        let errors: [String?]
+        let references: [mmstats_record_ref]
+        let referenced: [Int]
+        let totalWords: Int
+        /// The end of the furthest record copy: the file must be at least this large.
+        let requiredSize: Int
+        /// The start of the nearest record copy: the header must end before it.
+        let lowestOffset: Int
+        /// Bytes the records occupy together (at most the file's size).
+        let storageBytes: Int
+        /// Components the descriptors charge.
+        let components: Int
+        /// The segment's used bytes.
+        let metadataBytes: Int
+
+        /// Whether the plan holds for a file of `size` bytes with a `headerSize`-byte header,
+        /// read within `limits`.
+        func holds(size: Int, headerSize: Int, limits: ReaderLimits) -> Bool {
+            size >= requiredSize && headerSize <= lowestOffset && storageBytes <= size
+                && components <= limits.maximumComponents && metadataBytes <= limits.maximumMetadataBytes
+                && totalWords <= limits.maximumValueBytes / 8
+        }
     }
 
     static let shared = DecodedSegments()

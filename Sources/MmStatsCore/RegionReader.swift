@@ -144,6 +144,16 @@ struct RecordPlan {
     let altOffset: Int
     let words: Int
 
+    /// Where the record's first copy starts, and where its last one ends.
+    var start: Int { layout == .pageFlip ? min(offset, altOffset) : offset }
+    var end: Int {
+        switch layout {
+        case .doubleBuffer: offset + (1 + 2 * words) * 8
+        case .pageFlip: max(offset, altOffset) + words * 8
+        default: offset + words * 8
+        }
+    }
+
     /// Bytes of the file the record occupies (all copies).
     var storageBytes: Int {
         switch layout {

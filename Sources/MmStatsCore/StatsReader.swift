@@ -443,6 +443,8 @@ final class MetadataTable: Sendable {
         var unreadables: [String?] = []
         var metadataBytes = 0
         var components = 0
+        /// Where to keep this table for other files, when its only segment was decoded before.
+        var planSlot: DecodedSegments.PlanSlot?
         var segment = header.firstSegment
         var segmentIndex = 0
         guard segment != 0 else {
@@ -503,6 +505,27 @@ final class MetadataTable: Sendable {
             if let cached = DecodedSegments.shared.entry(bytes: entries, swapped: header.swapped),
                 cached.components <= limits.maximumComponents - components
             {
+                if segmentIndex == 0 && nextOffset == 0 {
+                    // The file's only segment: the table of another file with these bytes
+                    // serves, if it holds for this file; otherwise it is built below, and kept.
+                    if let plan = cached.plan.current,
+                        plan.holds(size: region.size, headerSize: header.headerSize, limits: limits)
+                    {
+                        self.generation = header.generation
+                        self.origin = header.origin
+                        self.swapped = header.swapped
+                        self.descriptors = plan.descriptors
+                        self.outputIndex = plan.outputIndex
+                        self.errors = plan.errors
+                        self.references = plan.references
+                        self.referenced = plan.referenced
+                        self.custom = []
+                        self.totalWords = plan.totalWords
+                        self.metadataBytes = plan.metadataBytes
+                        return
+                    }
+                    planSlot = cached.plan
+                }
                 components += cached.components
                 decoded = cached.descriptors
             } else {
@@ -529,6 +552,11 @@ final class MetadataTable: Sendable {
         var custom: [(Int, any StorageLayout)] = []
         var total = 0
         var storageBytes = 0
+        // What a plan of this table needs: the furthest and nearest record copies checked.
+        var requiredSize = 0
+        var lowestOffset = Int.max
+        outputIndex.reserveCapacity(descriptors.count)
+        errors.reserveCapacity(descriptors.count)
         /// The snapshot's words grow by `words`: within the value budget?
         func budget(_ words: Int, _ index: Int, _ descriptor: MetricDescriptor) throws(MmStatsError) {
             guard words <= (limits.maximumValueBytes / 8) - total else {
@@ -595,6 +623,8 @@ final class MetadataTable: Sendable {
                 .addingReportingOverflow((1 + 2 * descriptor.signature.words) * 8)
             if !recordEnd.overflow { try reach(recordEnd.partialValue) }
             let plan = try RecordPlan(descriptor, mappedSize: region.size, headerSize: header.headerSize, path: path)
+            requiredSize = max(requiredSize, plan.end)
+            lowestOffset = min(lowestOffset, plan.start)
             if let unreadable = unreadables[index] {
                 outputIndex.append(nil)
                 errors.append(unreadable)
@@ -628,6 +658,16 @@ final class MetadataTable: Sendable {
         self.custom = custom
         self.totalWords = total
         self.metadataBytes = metadataBytes
+        // Only records of the core's layouts: a plugin's layout (or one unknown until a plugin
+        // registers it) is looked up in the reader's registry, which another file's reader
+        // may not share.
+        if let planSlot, descriptors.allSatisfy({ [LayoutID.word, .doubleBuffer, .pageFlip].contains($0.layout) }) {
+            planSlot.set(
+                DecodedSegments.TablePlan(
+                    descriptors: descriptors, outputIndex: outputIndex, errors: errors, references: references,
+                    referenced: referenced, totalWords: total, requiredSize: requiredSize, lowestOffset: lowestOffset,
+                    storageBytes: storageBytes, components: components, metadataBytes: metadataBytes))
+        }
     }
 
     /// Decodes one segment's used bytes (`entries`, from offset `start`; its first descriptor is

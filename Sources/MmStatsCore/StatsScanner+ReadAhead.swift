@@ -69,14 +69,16 @@ final class ReadAhead {
         let snapshot: Snapshot
     }
 
-    /// The most metadata and values one read-ahead holds.
-    static let maximumBytes = 64 << 20
+    /// The most metadata and values one read-ahead holds (lowered only by tests, in a child
+    /// process, before any scanner runs).
+    nonisolated(unsafe) static var maximumBytes = 64 << 20
     /// Files a thread takes at a time.
     static let chunk = 16
 
     let paths: [String]
     let registry: PluginRegistry
     let limits: ReaderLimits
+    /// The first path no thread has taken yet.
     private let next = Atomic<Int>(0)
     private let bytes = Atomic<Int>(0)
     /// One slot per path, each written by the one thread that took its path.
@@ -95,10 +97,11 @@ final class ReadAhead {
         results.deallocate()
     }
 
-    /// `paths` opened and read on up to `threads` threads, in the same order; nil for each file
-    /// that could not be (or was not, past the bound).
+    /// `paths` opened and read on up to `threads` threads, in the same order, nil for each file
+    /// that could not be; and how many of the paths were tried: all, unless the bound stopped
+    /// the threads first (the threads take the paths in order, so those tried come first).
     static func open(_ paths: [String], threads: Int, registry: PluginRegistry, limits: ReaderLimits)
-        -> [Opened?]
+        -> (opened: [Opened?], tried: Int)
     {
         let job = ReadAhead(paths: paths, registry: registry, limits: limits)
         let context = Unmanaged.passRetained(job).toOpaque()
@@ -109,8 +112,8 @@ final class ReadAhead {
                 Unmanaged<ReadAhead>.fromOpaque(context).takeUnretainedValue().work()
             }, context)
         Unmanaged<ReadAhead>.fromOpaque(context).release()
-        // Every thread has been joined: the slots are complete.
-        return Array(job.results)
+        // Every thread has been joined: the slots are complete, and every chunk taken was done.
+        return (Array(job.results), min(paths.count, job.next.load(ordering: .relaxed)))
     }
 
     /// One thread's share: chunks of paths until none is left or the bound is reached.

@@ -76,8 +76,8 @@ public final class StatsScanner {
 
     /// Read-ahead: files without a reader looked for past the one asked for, the most opened
     /// at once, and the fewest worth starting threads for.
-    static let readAheadLook = 4_096
-    static let readAheadWindow = 1_024
+    static let readAheadLook = 65_536
+    static let readAheadWindow = 16_384
     static let readAheadMinimum = 64
 
     /// A path as a dictionary key that keeps its hash: looking a path up among thousands
@@ -358,10 +358,17 @@ public final class StatsScanner {
         readAheadChecked = position
         guard window.count >= Self.readAheadMinimum else { return }
         let threads = min(openingThreads, window.count / (Self.readAheadMinimum / 2))
-        let readers = ReadAhead.open(window.map(\.path), threads: threads, registry: registry, limits: limits)
+        readAheads += 1
+        let (readers, done) = ReadAhead.open(
+            window.map(\.path), threads: threads, registry: registry, limits: limits)
         for (entry, opened) in zip(window, readers) { entry.pending = opened }
-        readAheadEntries = window
+        // Stopped by its memory bound: the files it did not reach start the next read-ahead.
+        if done < window.count { readAheadChecked = window[done].position }
+        readAheadEntries = Array(window.prefix(done))
     }
+
+    /// How many read-aheads ran (tests).
+    private(set) var readAheads = 0
 
     /// How many read-ahead readers wait to be read (tests).
     var pendingReaders: Int { readAheadEntries.count { $0.pending != nil } }

@@ -128,6 +128,53 @@ struct DecodedSegmentsTests {
         #expect(error?.code == .overLimit)
     }
 
+    @Test("a table built for one file serves the next files with that metadata only where it holds for them")
+    func tablePlan() throws {
+        let directory = TemporaryDirectory("segments")
+        let image = try HostileFixture.word(directory)
+        let segment = Array(image.bytes[(image.firstSegment + 32)..<(image.firstSegment + 32 + image.used)])
+        let requests = Int(image.u64(try #require(image.entries.first) + 8))
+        /// The image with `requests` = `value`, written to `name` and read.
+        func read(_ name: String, _ value: UInt64, limits: ReaderLimits = ReaderLimits()) throws -> [String] {
+            var copy = image
+            copy.set64(requests, value)
+            try writeFile(copy.bytes, to: directory.path + "/" + name)
+            return contents(try StatsReader(path: directory.path + "/" + name, limits: limits).snapshot())
+        }
+        func expecting(_ value: UInt64) -> [String] {
+            var values = expected(image)
+            values[0] = "requests{code=200,verb=GET}=\([Value.uint(value)])"
+            return values
+        }
+        // The first file decodes the segment, the second builds the plan (another test may
+        // empty the process-wide cache meanwhile: a few tries).
+        var planned = false
+        for attempt in 0..<10 where !planned {
+            #expect(try read("a\(attempt).mmstats", 1) == expecting(1))
+            #expect(try read("b\(attempt).mmstats", 2) == expecting(2))
+            planned = DecodedSegments.shared.entry(bytes: segment, swapped: false)?.plan.current != nil
+        }
+        #expect(planned)
+        // Files read through the plan still read their own values...
+        #expect(try read("c.mmstats", 4242) == expecting(4242))
+        // ... but a file too small for the records, or a reader with smaller budgets, is refused
+        // as if the metadata were parsed afresh.
+        let metadataEnd = image.firstSegment + 32 + image.used
+        try writeFile(Array(image.bytes.prefix(metadataEnd)), to: directory.path + "/cut.mmstats")
+        let cut = #expect(throws: MmStatsError.self) {
+            try StatsReader(path: directory.path + "/cut.mmstats").snapshot()
+        }
+        #expect(cut?.code == .corrupt || cut?.code == .truncated, "\(String(describing: cut))")
+        var values = ReaderLimits()
+        values.maximumValueBytes = 16
+        let overValues = #expect(throws: MmStatsError.self) { try read("d.mmstats", 5, limits: values) }
+        #expect(overValues?.code == .overLimit, "\(String(describing: overValues))")
+        var metadata = ReaderLimits()
+        metadata.maximumMetadataBytes = 64
+        let overMetadata = #expect(throws: MmStatsError.self) { try read("e.mmstats", 6, limits: metadata) }
+        #expect(overMetadata?.code == .overLimit, "\(String(describing: overMetadata))")
+    }
+
     @Test("the cache compares bytes and byte order, not only hashes")
     func cacheCompares() {
         let cache = DecodedSegments()

@@ -160,6 +160,26 @@ struct ReadAheadTests {
         #expect(scanner.pendingReaders == 0)
     }
 
+    @Test("a read-ahead stopped by its memory bound leaves the rest to the next one; every file is read")
+    func memoryBound() async {
+        defer { removeScratch("readahead-bound") }
+        await #expect(processExitsWith: .success) {
+            let root = scratch("readahead-bound") + "/many"
+            _ = try makeCopies(TemporaryDirectory("readahead-bound-source"), root: root, count: 600)
+            // Each file holds about 140 bytes of metadata and values: the threads stop after
+            // their first chunk or two, a few dozen files.
+            ReadAhead.maximumBytes = 2_000
+            let scanner = StatsScanner(paths: [root])
+            scanner.openingThreads = 2
+            let result = scan(scanner)
+            let readRight = result.order.allSatisfy { result.read[$0].map(Int.init) == copyIndex($0).map { $0 + 1 } }
+            let status: Int32 =
+                result.order.count != 600
+                ? 2 : !result.errors.isEmpty ? 3 : !readRight ? 4 : scanner.readAheads < 10 ? 5 : 0
+            exit(status)
+        }
+    }
+
     @Test("a file cut short while a read-ahead thread parses it is an error for that file, not a crash")
     func truncatedUnderThread() async {
         defer { removeScratch("readahead-bus") }
