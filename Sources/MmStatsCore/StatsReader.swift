@@ -31,6 +31,9 @@ public final class StatsReader {
     private var mappedSize: Int
     private var table: MetadataTable?
     private var swapped = false
+    /// The writer's names as last read, and the writer they belong to: a writer's names do not
+    /// change, so later reads of the header skip them while it is the same writer.
+    private var names: (origin: Origin, application: String, model: String)?
     private let registry: PluginRegistry
     /// What one snapshot of this file may cost: memory, time, remappings.
     public var limits: ReaderLimits
@@ -327,7 +330,9 @@ public final class StatsReader {
                 .corrupt, path: path,
                 "the file is \(mappedSize) bytes, smaller than the \(Format.headerSize)-byte header")
         }
-        let parsed = try region.withBytes(at: 0, count: Format.headerSize) { raw -> Result<Header, MmStatsError> in
+        // The fields before the names, then the names unless they were read for this writer.
+        let parsed = try region.withBytes(at: 0, count: Format.Header.application) {
+            raw -> Result<Header, MmStatsError> in
             guard raw[0] == Format.version else {
                 return .failure(MmStatsError(.unsupportedVersion, path: path, "version byte \(raw[0]), expected 2"))
             }
@@ -353,18 +358,13 @@ public final class StatsReader {
                         .corrupt, path: path,
                         "header size \(headerSize) is not between 256 and the file size \(mappedSize)"))
             }
-            func name(_ offset: Int) -> String {
-                let field = raw[offset..<offset + Format.Header.nameCapacity]
-                let end = field.firstIndex(of: 0) ?? field.endIndex
-                return String(decoding: raw[offset..<end], as: UTF8.self)
-            }
             let fileSize = view.u64(Format.Header.fileSize)
             let firstSegment = view.u64(Format.Header.firstSegment)
             let identity = WriterIdentity(
                 pid: Int32(truncatingIfNeeded: view.u64(Format.Header.pid)),
                 tid: Int64(bitPattern: view.u64(Format.Header.tid)),
-                startTime: view.u64(Format.Header.startTime), application: name(Format.Header.application),
-                model: name(Format.Header.model), created: view.u64(Format.Header.created),
+                startTime: view.u64(Format.Header.startTime), application: "", model: "",
+                created: view.u64(Format.Header.created),
                 lastUpdate: view.u64(Format.Header.lastUpdate),
                 closed: view.u32(Format.Header.flags) & Format.closedFlag != 0,
                 // Reserved (0) before minor version 1, so older files read as "not recorded".
@@ -375,7 +375,25 @@ public final class StatsReader {
                     fileSize: fileSize > UInt64(Int.max) ? Int.max : Int(fileSize),
                     firstSegment: firstSegment > UInt64(Int.max) ? Int.max : Int(firstSegment), identity: identity))
         }
-        return try parsed.get()
+        var header = try parsed.get()
+        let origin = header.origin
+        if let names, names.origin == origin {
+            header.identity.application = names.application
+            header.identity.model = names.model
+            return header
+        }
+        let read = try region.withBytes(at: Format.Header.application, count: 2 * Format.Header.nameCapacity) { raw in
+            func name(_ offset: Int) -> String {
+                let field = raw[offset..<offset + Format.Header.nameCapacity]
+                let end = field.firstIndex(of: 0) ?? field.endIndex
+                return String(decoding: raw[offset..<end], as: UTF8.self)
+            }
+            return (application: name(0), model: name(Format.Header.nameCapacity))
+        }
+        names = (origin, read.application, read.model)
+        header.identity.application = read.application
+        header.identity.model = read.model
+        return header
     }
 
     private func currentTable() throws(MmStatsError) -> MetadataTable {

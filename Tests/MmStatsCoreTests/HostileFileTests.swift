@@ -834,6 +834,10 @@ struct HostileFileTests {
             // Whatever the first look said, the next one sees the new file.
             let next = try reader.snapshot()
             expectValues(next, replacement, "second snapshot after the rewrite:")
+            // The new writer's names, not the ones the reader read for the first writer.
+            let model = replacement.bytes[176..<240].prefix { $0 != 0 }
+            #expect(next.writer.model == String(decoding: model, as: UTF8.self))
+            #expect(next.writer.model != "Word")
         }
     }
 }
