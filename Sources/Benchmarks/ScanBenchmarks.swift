@@ -274,6 +274,15 @@ func scanBenchmarks(root: String, counts: [Int], runs: Int, mmstats: String, sca
     print("checksum \(checksum)")
 }
 
+/// A scan through `forEachSnapshot`, counting the metrics seen.
+private func eachSnapshot(_ scanner: StatsScanner) -> () -> Int {
+    {
+        var metrics = 0
+        scanner.forEachSnapshot(onError: { _ in }) { metrics += $0.count }
+        return metrics
+    }
+}
+
 /// The readers compared.
 func scanMethods() -> [ScanMethod] {
     [
@@ -286,12 +295,13 @@ func scanMethods() -> [ScanMethod] {
             return { scanner.snapshots(onError: { _ in }).reduce(0) { $0 + $1.count } }
         },
         ScanMethod(name: "StatsScanner.forEachSnapshot") { root in
+            eachSnapshot(StatsScanner(paths: [root]))
+        },
+        ScanMethod(name: "StatsScanner.forEachSnapshot, 1 opening thread") { root in
+            // Without the read-ahead's threads: every file opened on the calling thread.
             let scanner = StatsScanner(paths: [root])
-            return {
-                var metrics = 0
-                scanner.forEachSnapshot(onError: { _ in }) { metrics += $0.count }
-                return metrics
-            }
+            scanner.openingThreads = 1
+            return eachSnapshot(scanner)
         },
         ScanMethod(name: "snapshot() only, of readers in an array") { root in
             // The floor under a scan: no listing, no lookup; the readers are opened once.

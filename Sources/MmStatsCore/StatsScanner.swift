@@ -9,8 +9,9 @@ import CMmStats
 /// Reads the stats files under some directories again and again, cheaply: the readers of the
 /// files it has seen are kept between scans, bounded by a count rather than by descriptors.
 ///
-/// Each scan lists the directories (their `*.mmstats` files, recursively, sorted by path, as
-/// `mmstats slurp` does) and reads the files through readers kept from earlier scans. A
+/// Each scan lists the directories (their `*.mmstats` files, recursively, sorted by path, by
+/// the bytes of their UTF-8 as `mmstats slurp` and the Python reader do) and reads the files
+/// through readers kept from earlier scans. A
 /// kept reader holds a read-only mapping of its file but no descriptor, so thousands of files
 /// do not use up `RLIMIT_NOFILE`. A reader is kept while its path names the same file (device
 /// and inode, taken from the directory entry, so an unchanged file costs no `stat`), and
@@ -20,6 +21,16 @@ import CMmStats
 /// A directory whose entries did not change since the last scan (same inode, size and
 /// modification and change times) is not read again. While it opens new readers the scanner
 /// holds one descriptor, of the directory they are in.
+///
+/// A scan that meets many files it has no reader for (a first scan, or many writers started
+/// at once: at least 64 of the next files listed) opens them ahead on ``openingThreads``
+/// threads (the CPUs it may use, at most 4): each thread opens and maps files, parses their
+/// metadata and takes a first snapshot, holding one descriptor of a directory and one of the
+/// file it is opening. The snapshots are still handed out on the calling thread, in order,
+/// and a file that fails there is opened again on the calling thread, so errors are reported
+/// where the file is. The threads block every signal but the faults a load raises, run only
+/// during the scan call that started them, and hold at most 64 MiB of metadata and values
+/// ahead; set ``openingThreads`` to 1 to open every file on the calling thread.
 ///
 /// Everything `StatsReader` guarantees still holds: no symbolic link is followed, every
 /// offset is validated, every load of the file is guarded, a writer that died or restarted
