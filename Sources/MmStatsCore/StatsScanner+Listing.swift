@@ -136,7 +136,9 @@ extension StatsScanner {
     }
 
     /// The permutation that sorts `found` by path: by the paths' UTF-8 bytes, which is the
-    /// order of their code points (Python's order for `str`, so both readers agree).
+    /// order of their code points (Python's order for `str`, so both readers agree). Paths
+    /// are compared first by the 8 bytes that follow what they all share (the directory, as a
+    /// rule), as one integer, and by their other bytes only when those are equal.
     static func sortedOrder(_ found: [Found]) -> [Int] {
         var bytes: [UInt8] = []
         var spans: [(start: Int, count: Int)] = []
@@ -147,13 +149,33 @@ extension StatsScanner {
             spans.append((start, bytes.count - start))
         }
         return bytes.withUnsafeBufferPointer { all in
-            spans.withUnsafeBufferPointer { spans in
-                found.indices.sorted { a, b in
-                    let x = spans[a]
-                    let y = spans[b]
-                    guard let base = all.baseAddress else { return false }
-                    let order = memcmp(base + x.start, base + y.start, min(x.count, y.count))
-                    return order != 0 ? order < 0 : x.count < y.count
+            guard let base = all.baseAddress, let first = spans.first else { return Array(found.indices) }
+            // The bytes every path starts with.
+            var common = first.count
+            for span in spans.dropFirst() {
+                common = min(common, span.count)
+                var index = 0
+                while index < common && all[first.start + index] == all[span.start + index] { index += 1 }
+                common = index
+            }
+            // Paths hold no NUL byte, so padding a short path with zeros sorts it before longer ones.
+            let keys = spans.map { span -> UInt64 in
+                var key: UInt64 = 0
+                for index in common..<common + 8 {
+                    key = key << 8 | UInt64(index < span.count ? all[span.start + index] : 0)
+                }
+                return key
+            }
+            return spans.withUnsafeBufferPointer { spans in
+                keys.withUnsafeBufferPointer { keys in
+                    found.indices.sorted { a, b in
+                        if keys[a] != keys[b] { return keys[a] < keys[b] }
+                        let x = spans[a]
+                        let y = spans[b]
+                        let from = min(common + 8, x.count, y.count)
+                        let order = memcmp(base + x.start + from, base + y.start + from, min(x.count, y.count) - from)
+                        return order != 0 ? order < 0 : x.count < y.count
+                    }
                 }
             }
         }

@@ -234,3 +234,26 @@ struct ReadAheadTests {
         }
     }
 }
+
+@Suite("StatsScanner listing order")
+struct ListingOrderTests {
+    @Test("paths sort by their UTF-8 bytes, whatever they share and however long they are")
+    func byteOrder() {
+        var generator = SystemRandomNumberGenerator()
+        let pieces = ["a", "b", "é", "z", "/", "w1", "w10", "w2-", "\u{1F600}", "Z", "0", ".mmstats"]
+        for round in 0..<200 {
+            let prefix = round % 3 == 0 ? "" : "/dev/shm/mmstats-0/app/Model/"
+            let count = Int.random(in: 0...40, using: &generator)
+            var paths = (0..<count).map { _ in
+                prefix
+                    + (0..<Int.random(in: 0...6, using: &generator)).map { _ in pieces.randomElement(using: &generator)!
+                    }.joined()
+            }
+            if round % 5 == 0, let first = paths.first { paths.append(first) }  // equal paths
+            let found = paths.map { (path: $0, id: StatsScanner.FileID(device: 1, inode: 1)) }
+            let sorted = StatsScanner.sortedOrder(found).map { paths[$0] }
+            let expected = paths.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            #expect(sorted == expected, "\(paths)")
+        }
+    }
+}
