@@ -326,6 +326,7 @@ public final class StatsScanner {
     }
 
     private func forget(_ entry: Entry) {
+        entry.pending = nil
         guard entry.reader != nil else { return }
         entry.reader = nil
         cachedReaders -= 1

@@ -124,6 +124,23 @@ struct ReadAheadTests {
         #expect(scanner.snapshots { Issue.record("\($0)") }.count == 298)
     }
 
+    @Test("forget(_:) drops a read-ahead's snapshot too: the next read opens the file afresh")
+    func forgetDropsPending() throws {
+        let directory = TemporaryDirectory("readahead-forget")
+        let root = directory.path + "/many"
+        let paths = try makeCopies(directory, root: root, count: 100)
+        let scanner = StatsScanner(paths: [root])
+        scanner.openingThreads = 2
+        _ = scanner.files { Issue.record("\($0)") }
+        #expect(try scanner.snapshot(of: paths[0])?.value("requests") == .uint(1))
+        #expect(scanner.pendingReaders == 99)
+        // File 5 now holds file 50's bytes (requests 51); its snapshot taken ahead says 6.
+        try Data(contentsOf: URL(fileURLWithPath: paths[50])).write(to: URL(fileURLWithPath: paths[5]))
+        scanner.forget(paths[5])
+        #expect(try scanner.snapshot(of: paths[5])?.value("requests") == .uint(51))
+        #expect(try scanner.snapshot(of: paths[6])?.value("requests") == .uint(7))
+    }
+
     @Test("the reader cap holds: none kept with maximumReaders 0, 50 kept with 50; every file read")
     func readerCap() throws {
         let directory = TemporaryDirectory("readahead-cap")
