@@ -49,19 +49,13 @@ final class SampleCollector {
     func collect(onError: (String) -> Void) -> EngineInputs {
         var samples: [EngineSample] = []
         var hasher = Hasher()
-        for path in files(onError: onError) {
-            let snapshot: Snapshot
-            do throws(MmStatsError) {
-                // nil: removed since the directory was listed, not an error.
-                guard let read = try scanner.snapshot(of: path) else { continue }
-                snapshot = read
-            } catch {
-                onError(error.description)
-                continue
-            }
+        // Only the selected files are read (a file removed since the listing is left out, not an
+        // error); many new ones are opened on several threads.
+        scanner.forEachSnapshot(of: files(onError: onError), onError: { onError($0.description) }) { snapshot in
+            let path = snapshot.path
             let writer = snapshot.writer
-            if !sources.applications.isEmpty && !sources.applications.contains(writer.application) { continue }
-            if !sources.models.isEmpty && !sources.models.contains(writer.model) { continue }
+            if !sources.applications.isEmpty && !sources.applications.contains(writer.application) { return }
+            if !sources.models.isEmpty && !sources.models.contains(writer.model) { return }
             hasher.combine(path)
             hasher.combine(snapshot.generation)
             hasher.combine(writer.pid)

@@ -177,16 +177,15 @@ enum Poll {
         var cells = Array(repeating: Cell(), count: names.count)
         var counters: [CounterKey: UInt64] = [:]
         let now = StatsClock.system.now()
-        for file in scanner.files(onError: report) {
-            let snapshot: Snapshot
-            do throws(MmStatsError) {
-                guard let read = try scanner.snapshot(of: file) else { continue }  // removed meanwhile
-                snapshot = read
-            } catch {
-                var info = stat()
-                if lstat(file, &info) == 0 { report(error) }  // else: removed meanwhile
-                continue
-            }
+        let files = scanner.files(onError: report)
+        let onError = { (error: MmStatsError) in
+            var info = stat()
+            if let path = error.path, lstat(path, &info) != 0 { return }  // removed meanwhile
+            report(error)
+        }
+        // A file removed meanwhile is left out; many new files are opened on several threads.
+        scanner.forEachSnapshot(of: files, onError: onError) { snapshot in
+            let file = snapshot.path
             let metrics = snapshot.metrics.filter { $0.error == nil }
             let writer = snapshot.writer
             for (column, name) in names.enumerated() {

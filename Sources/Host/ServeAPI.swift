@@ -33,14 +33,8 @@ final class ServeCatalog {
         }
         var snapshots: [Snapshot] = []
         snapshots.reserveCapacity(files.count)
-        for path in files {
-            do throws(MmStatsError) {
-                // nil: removed since the directory was listed.
-                if let snapshot = try scanner.snapshot(of: path) { snapshots.append(snapshot) }
-            } catch {
-                errors.append(error.description)
-            }
-        }
+        // A file removed since the directory was listed is left out.
+        scanner.forEachSnapshot(of: files, onError: { errors.append($0.description) }) { snapshots.append($0) }
         return (snapshots, errors)
     }
 }

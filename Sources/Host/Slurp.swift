@@ -79,23 +79,24 @@ enum Slurp {
         let states = WriterStates()
         // One buffer of UTF-8 bytes, reused for every file's JSON.
         var output: [UInt8] = []
-        for file in files {
-            do throws(MmStatsError) {
-                // nil: removed since the directory was listed (its writer closed), not an error.
-                guard let snapshot = try scanner.snapshot(of: file) else { continue }
-                if json {
-                    output.removeAll(keepingCapacity: true)
-                    output.append(contentsOf: (printed == 0 ? "[\n  " : ",\n  ").utf8)
-                    fileJSON(snapshot, now: now, states: states).render(indent: 1, into: &output)
-                    print(String(decoding: output, as: UTF8.self), terminator: "")
-                } else {
-                    print(text(snapshot, now: now, states: states), terminator: "")
-                }
-                printed += 1
-            } catch {
-                printError(error.description)
+        // A file removed since the directory was listed (its writer closed) is left out, not an
+        // error. New files are opened on several threads; each is printed in its turn.
+        scanner.forEachSnapshot(
+            of: files,
+            onError: {
+                printError($0.description)
                 failed = true
             }
+        ) { snapshot in
+            if json {
+                output.removeAll(keepingCapacity: true)
+                output.append(contentsOf: (printed == 0 ? "[\n  " : ",\n  ").utf8)
+                fileJSON(snapshot, now: now, states: states).render(indent: 1, into: &output)
+                print(String(decoding: output, as: UTF8.self), terminator: "")
+            } else {
+                print(text(snapshot, now: now, states: states), terminator: "")
+            }
+            printed += 1
         }
         if json { print(printed == 0 ? "[]" : "\n]") }
         return failed ? 1 : 0

@@ -39,14 +39,6 @@ public struct Snapshot: Sendable {
         self.storage = .samples(samples)
     }
 
-    /// Roughly what the snapshot's values take in memory (bounds what a scanner holds).
-    var valueBytes: Int {
-        switch storage {
-        case .v2(_, let words): words.count * 8
-        case .samples(let samples): samples.count * 128
-        }
-    }
-
     /// Number of metrics.
     public var count: Int {
         switch storage {

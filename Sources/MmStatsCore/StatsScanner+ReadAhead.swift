@@ -51,26 +51,19 @@ struct DirectoryCursor {
     }
 }
 
-/// One read-ahead: many files opened, their metadata parsed and a first snapshot taken, on
-/// several threads.
+/// One read-ahead: many files opened, and their metadata parsed, on several threads.
 ///
 /// Opening a file costs the kernel far more than reading its values (open, fstat, mmap, the
-/// first page fault, close: about 9 µs on a 2-core VM, against well under 1 µs for the values
-/// of a small file), and the work for one file does not depend on any other. The threads take
-/// the files in chunks from a shared counter; each uses its own `DirectoryCursor`. A file that
-/// cannot be opened, parsed or read is left out (nil): the scanner opens it again on its own
-/// thread when it is asked for, which reports the error at that file's place in the scan. What
-/// the results hold is bounded (``maximumBytes`` of metadata and values): past it the threads
-/// stop, and the files left are opened one by one as they are read.
+/// first page fault, close: about 9 µs on a 2-core VM, against under 1 µs for the values of a
+/// small file), and the work for one file does not depend on any other. The threads take the
+/// files in chunks from a shared counter; each uses its own `DirectoryCursor`. Each file
+/// becomes a reader with its metadata parsed, or the error that stopped it; the values are
+/// left for the calling thread to read when the file's turn comes. What the readers hold is
+/// bounded (``maximumBytes`` of parsed metadata, checked before each file): past it the
+/// threads stop, and the files not reached are left for the next read-ahead.
 final class ReadAhead {
-    /// A file opened by a read-ahead: its reader, and the snapshot taken then.
-    struct Opened {
-        let reader: StatsReader
-        let snapshot: Snapshot
-    }
-
-    /// The most metadata and values one read-ahead holds (lowered only by tests, in a child
-    /// process, before any scanner runs).
+    /// The most parsed metadata one read-ahead holds, give or take the file each thread has
+    /// in hand (lowered only by tests, in a child process, before any scanner runs).
     nonisolated(unsafe) static var maximumBytes = 64 << 20
     /// Files a thread takes at a time.
     static let chunk = 16
@@ -82,7 +75,7 @@ final class ReadAhead {
     private let next = Atomic<Int>(0)
     private let bytes = Atomic<Int>(0)
     /// One slot per path, each written by the one thread that took its path.
-    private let results: UnsafeMutableBufferPointer<Opened?>
+    private let results: UnsafeMutableBufferPointer<Result<StatsReader, MmStatsError>?>
 
     private init(paths: [String], registry: PluginRegistry, limits: ReaderLimits) {
         self.paths = paths
@@ -97,11 +90,11 @@ final class ReadAhead {
         results.deallocate()
     }
 
-    /// `paths` opened and read on up to `threads` threads, in the same order, nil for each file
-    /// that could not be; and how many of the paths were tried: all, unless the bound stopped
-    /// the threads first (the threads take the paths in order, so those tried come first).
+    /// `paths` opened and parsed on up to `threads` threads, in the same order: each a reader
+    /// or why it could not be opened; nil for a file not reached (the bound stopped the
+    /// threads first).
     static func open(_ paths: [String], threads: Int, registry: PluginRegistry, limits: ReaderLimits)
-        -> (opened: [Opened?], tried: Int)
+        -> [Result<StatsReader, MmStatsError>?]
     {
         let job = ReadAhead(paths: paths, registry: registry, limits: limits)
         let context = Unmanaged.passRetained(job).toOpaque()
@@ -112,25 +105,26 @@ final class ReadAhead {
                 Unmanaged<ReadAhead>.fromOpaque(context).takeUnretainedValue().work()
             }, context)
         Unmanaged<ReadAhead>.fromOpaque(context).release()
-        // Every thread has been joined: the slots are complete, and every chunk taken was done.
-        return (Array(job.results), min(paths.count, job.next.load(ordering: .relaxed)))
+        // Every thread has been joined: the slots are complete.
+        return Array(job.results)
     }
 
     /// One thread's share: chunks of paths until none is left or the bound is reached.
     private func work() {
         var cursor = DirectoryCursor()
         defer { cursor.close() }
-        while bytes.load(ordering: .relaxed) < Self.maximumBytes {
+        while true {
             let start = next.add(Self.chunk, ordering: .relaxed).oldValue
             guard start < paths.count else { return }
             for index in start..<min(start + Self.chunk, paths.count) {
+                guard bytes.load(ordering: .relaxed) < Self.maximumBytes else { return }
                 do throws(MmStatsError) {
                     let reader = try cursor.open(paths[index], registry: registry, limits: limits)
-                    let snapshot = try reader.snapshot()
-                    bytes.add(reader.parsedMetadataBytes + snapshot.valueBytes, ordering: .relaxed)
-                    results[index] = Opened(reader: reader, snapshot: snapshot)
+                    try reader.prepare()
+                    bytes.add(reader.parsedMetadataBytes, ordering: .relaxed)
+                    results[index] = .success(reader)
                 } catch {
-                    continue  // opened again, and reported, when the file is read
+                    results[index] = .failure(error)
                 }
             }
         }

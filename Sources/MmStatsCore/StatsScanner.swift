@@ -74,36 +74,48 @@ public final class StatsScanner {
         return max(64, min(65_536, count / 2))
     }()
 
-    /// Threads that open new files together when a scan meets many files it has no reader
-    /// for (a first scan, or many writers started at once): at least 64 such files in the
-    /// next 4,096 listed are opened, and their metadata parsed, up to 1,024 at a time, on this
-    /// many threads; their values are still read on the calling thread, in order, when each
-    /// file is read. 1 opens every file on the calling thread, when it is read.
+    /// Threads that open new files together when a scan (``forEachSnapshot(onError:_:)``,
+    /// ``forEachSnapshot(of:onError:_:)``, ``snapshots(onError:)``) meets many files it has no
+    /// reader for, a first scan or many writers started at once: when at least 64 of the next
+    /// files to read have none, up to 16,384 of them (no more than the room left under
+    /// ``maximumReaders``, but at least 1,024) are opened and their metadata parsed on this
+    /// many threads. Their values are read on the calling thread, in order, when each file's
+    /// turn comes. 1 opens every file on the calling thread, when it is read.
     public var openingThreads: Int = StatsScanner.defaultOpeningThreads
 
     /// The default ``openingThreads``: the CPUs this thread may run on, at most 4 (past that
     /// the kernel's per-process lock on mappings keeps more threads from going faster).
     public static let defaultOpeningThreads = max(1, min(4, Int(mmstats_available_cpus())))
 
-    /// Read-ahead: files without a reader looked for past the one asked for, the most opened
-    /// at once, and the fewest worth starting threads for.
+    /// Read-ahead: files without a reader looked for past the one whose turn it is, the most
+    /// opened at once (and at least, whatever ``maximumReaders`` leaves), and the fewest worth
+    /// starting threads for.
     static let readAheadLook = 65_536
     static let readAheadWindow = 16_384
+    static let readAheadFloor = 1_024
     static let readAheadMinimum = 64
 
-    /// A path as a dictionary key that keeps its hash: looking a path up among thousands
-    /// compares the hashes of the keys it probes, not their strings (which live elsewhere in
-    /// memory). The hash is the standard library's, seeded per process.
+    /// A path as a dictionary key, by its UTF-8 bytes (two names that Unicode deems
+    /// equivalent, `é` precomposed and decomposed, are two files), keeping its hash: looking a
+    /// path up among thousands compares the hashes of the keys it probes, not their bytes
+    /// (which live elsewhere in memory). The hash is the standard library's, seeded per process.
     struct PathKey: Hashable {
         let hash: Int
         let path: String
 
         init(_ path: String) {
+            var path = path
+            hash = path.withUTF8 { bytes in
+                var hasher = Hasher()
+                hasher.combine(bytes: UnsafeRawBufferPointer(bytes))
+                return hasher.finalize()
+            }
             self.path = path
-            hash = path.hashValue
         }
 
-        static func == (a: Self, b: Self) -> Bool { a.hash == b.hash && a.path == b.path }
+        static func == (a: Self, b: Self) -> Bool {
+            a.hash == b.hash && a.path.utf8.count == b.path.utf8.count && a.path.utf8.elementsEqual(b.path.utf8)
+        }
         func hash(into hasher: inout Hasher) { hasher.combine(hash) }
     }
 
@@ -112,19 +124,18 @@ public final class StatsScanner {
         let path: String
         var id: FileID
         var reader: StatsReader?
-        /// A reader opened by a read-ahead, with the snapshot it took then: taken by the next
-        /// read of the file.
-        var pending: ReadAhead.Opened?
+        /// What a read-ahead of the scan going on made of the file (a reader with its
+        /// metadata parsed, or why it could not), taken when the file's turn comes.
+        var pending: Result<StatsReader, MmStatsError>?
+        /// The read-ahead that last looked at the file (so one read-ahead takes it once).
+        var readAhead = 0
         /// The listing that last saw the path.
         var listing: UInt64
-        /// The entry's index in `lastEntries`.
-        var position: Int
 
-        init(path: String, id: FileID, listing: UInt64, position: Int) {
+        init(path: String, id: FileID, listing: UInt64) {
             self.path = path
             self.id = id
             self.listing = listing
-            self.position = position
         }
     }
 
@@ -136,10 +147,6 @@ public final class StatsScanner {
     private var lastEntries: [Entry] = []
     /// How many readers are kept now.
     public private(set) var cachedReaders = 0
-    /// The entries of the last read-ahead (some may still hold a pending reader).
-    private var readAheadEntries: [Entry] = []
-    /// Positions in `lastEntries` below it were looked at by a read-ahead since the last listing.
-    private var readAheadChecked = 0
 
     /// A scanner of `paths` (directories or files). `registry` and `limits` are given to every
     /// reader; at most `maximumReaders` readers are kept between scans.
@@ -171,8 +178,6 @@ public final class StatsScanner {
     /// ```
     public func files(onError: (MmStatsError) -> Void) -> [String] {
         closeDirectory()
-        dropReadAhead()
-        readAheadChecked = 0
         let found = Self.expand(paths, cache: &listingCache, onError: onError)
         // Every directory as it was: the same paths and identities as last time.
         if !listingCache.changed, let lastFiles { return lastFiles }
@@ -186,14 +191,13 @@ public final class StatsScanner {
             files.append(path)
             // One lookup: a path not seen before gets a new entry, with the identity listed.
             let entry = Self.entry(
-                &entries[PathKey(path), default: Entry(path: path, id: id, listing: listing, position: 0)])
+                &entries[PathKey(path), default: Entry(path: path, id: id, listing: listing)])
             if entry.id != id {
                 if entry.reader != nil { cachedReaders -= 1 }
                 entry.reader = nil
                 entry.id = id
             }
             entry.listing = listing
-            entry.position = listed.count
             listed.append(entry)
         }
         if entries.count > found.count {
@@ -224,16 +228,27 @@ public final class StatsScanner {
 
     private func reader(of entry: Entry) throws(MmStatsError) -> StatsReader {
         if let reader = entry.reader { return reader }
-        if entry.pending == nil { readAhead(from: entry) }
+        let pending = entry.pending
+        entry.pending = nil
         let reader: StatsReader
-        if let pending = entry.pending {
-            entry.pending = nil
-            reader = pending.reader
-        } else {
+        switch pending {
+        case .success(let opened)?:
+            reader = opened
+        case .failure(let error)? where !Self.worthAnotherTry(error):
+            throw error
+        default:
             reader = try open(entry.path)
         }
         keep(reader, in: entry)
         return reader
+    }
+
+    /// Whether a read-ahead's failure may be the read-ahead's own doing, worth opening the file
+    /// again for on the calling thread: out of descriptors or memory while several threads
+    /// opened files, or a file that grew or shrank under it (the calling thread maps it again).
+    /// A corrupt or hostile file is not parsed twice.
+    private static func worthAnotherTry(_ error: MmStatsError) -> Bool {
+        [.system, .full, .truncated].contains(error.code)
     }
 
     /// Keeps `reader` as `entry`'s if there is room.
@@ -262,13 +277,6 @@ public final class StatsScanner {
     }
 
     private func snapshot(of entry: Entry) throws(MmStatsError) -> Snapshot? {
-        if entry.reader == nil && entry.pending == nil { readAhead(from: entry) }
-        if let pending = entry.pending {
-            // Opened and read by the read-ahead, a moment ago.
-            entry.pending = nil
-            keep(pending.reader, in: entry)
-            return pending.snapshot
-        }
         let reader: StatsReader
         do throws(MmStatsError) {
             reader = try self.reader(of: entry)
@@ -310,9 +318,45 @@ public final class StatsScanner {
     public func forEachSnapshot(onError: (MmStatsError) -> Void, _ body: (Snapshot) -> Void) {
         _ = files(onError: onError)
         // The entries of the files just listed, in order: no lookup by path.
-        defer { closeDirectory() }
-        for entry in lastEntries {
+        read(lastEntries.map { Optional($0) }, paths: nil, onError: onError, body)
+    }
+
+    /// A scan of some of the files: a snapshot of each of `paths` in that order, handed to
+    /// `body`, like ``forEachSnapshot(onError:_:)`` (a file that cannot be read is reported to
+    /// `onError` and left out, and so is one removed since it was listed). For callers that
+    /// pick files from ``files(onError:)``: only the files given are opened, on several threads
+    /// when many are new (``openingThreads``), which reading them one by one with
+    /// ``snapshot(of:)`` does not do.
+    ///
+    /// ```swift
+    /// let web = scanner.files(onError: { print($0) }).filter { $0.contains("/web/") }
+    /// scanner.forEachSnapshot(of: web, onError: { print($0) }) { snapshot in print(snapshot.path) }
+    /// ```
+    public func forEachSnapshot(of paths: [String], onError: (MmStatsError) -> Void, _ body: (Snapshot) -> Void) {
+        read(paths.map { entries[PathKey($0)] }, paths: paths, onError: onError, body)
+    }
+
+    /// Reads `targets` in order (a nil one, a path that was not listed, by its path in
+    /// `paths`), opening ahead on several threads each run of many files without a reader.
+    /// Whatever a read-ahead opened and was not read is dropped when the scan ends.
+    private func read(
+        _ targets: [Entry?], paths: [String]?, onError: (MmStatsError) -> Void, _ body: (Snapshot) -> Void
+    ) {
+        var aheadOf = 0  // targets before it were looked at by a read-ahead
+        var opened: [Entry] = []
+        defer {
+            for entry in opened { entry.pending = nil }
+            closeDirectory()
+        }
+        for (index, target) in targets.enumerated() {
             do throws(MmStatsError) {
+                guard let entry = target else {
+                    if let paths, let snapshot = try snapshot(of: paths[index]) { body(snapshot) }
+                    continue
+                }
+                if entry.reader == nil && entry.pending == nil && index >= aheadOf && openingThreads > 1 {
+                    aheadOf = readAhead(targets, from: index, into: &opened)
+                }
                 if let snapshot = try snapshot(of: entry) { body(snapshot) }
             } catch {
                 onError(error)
@@ -348,45 +392,43 @@ public final class StatsScanner {
         try cursor.open(path, registry: registry, limits: limits)
     }
 
-    /// When `entry` (just asked for, with no reader) starts a run of listed files without
-    /// readers, opens them ahead on ``openingThreads`` threads: of the next
-    /// ``readAheadLook`` files listed, those without a reader, if there are at least
-    /// ``readAheadMinimum``, at most ``readAheadWindow``. The readers wait in their entries
-    /// (`pending`) until each file is read; those of an earlier read-ahead that were never
-    /// read are dropped first, so one read-ahead's readers are held at a time.
-    private func readAhead(from entry: Entry) {
-        let start = entry.position
-        guard openingThreads > 1, start >= readAheadChecked, start < lastEntries.count,
-            lastEntries[start] === entry
-        else { return }
-        dropReadAhead()
-        var window: [Entry] = []
-        var position = start
-        let end = min(lastEntries.count, start + Self.readAheadLook)
-        while position < end && window.count < Self.readAheadWindow {
-            if lastEntries[position].reader == nil { window.append(lastEntries[position]) }
-            position += 1
+    /// Opens ahead, on ``openingThreads`` threads, the files of `targets` from `start` on that
+    /// have no reader: of the next ``readAheadLook``, up to ``readAheadWindow`` (and no more
+    /// than the room left under ``maximumReaders``, but at least ``readAheadFloor``), if there
+    /// are at least ``readAheadMinimum``. What each became waits in its entry (`pending`, also
+    /// listed in `opened`) until its turn. Returns the first target a later read-ahead may take.
+    private func readAhead(_ targets: [Entry?], from start: Int, into opened: inout [Entry]) -> Int {
+        readAheadMark += 1
+        let size = min(Self.readAheadWindow, max(Self.readAheadFloor, maximumReaders - cachedReaders))
+        var window: [(index: Int, entry: Entry)] = []
+        var index = start
+        let end = min(targets.count, start + Self.readAheadLook)
+        while index < end && window.count < size {
+            if let entry = targets[index], entry.reader == nil, entry.pending == nil, entry.readAhead != readAheadMark {
+                entry.readAhead = readAheadMark
+                window.append((index, entry))
+            }
+            index += 1
         }
-        readAheadChecked = position
-        guard window.count >= Self.readAheadMinimum else { return }
+        guard window.count >= Self.readAheadMinimum else { return index }
         let threads = min(openingThreads, window.count / (Self.readAheadMinimum / 2))
         readAheads += 1
-        let (readers, done) = ReadAhead.open(
-            window.map(\.path), threads: threads, registry: registry, limits: limits)
-        for (entry, opened) in zip(window, readers) { entry.pending = opened }
-        // Stopped by its memory bound: the files it did not reach start the next read-ahead.
-        if done < window.count { readAheadChecked = window[done].position }
-        readAheadEntries = Array(window.prefix(done))
+        let results = ReadAhead.open(window.map(\.entry.path), threads: threads, registry: registry, limits: limits)
+        var next = index
+        for (slot, result) in zip(window, results) {
+            guard let result else {
+                // Not reached: the read-ahead's memory bound stopped it. The next one starts here.
+                next = min(next, slot.index)
+                continue
+            }
+            slot.entry.pending = result
+            opened.append(slot.entry)
+        }
+        return next
     }
 
     /// How many read-aheads ran (tests).
     private(set) var readAheads = 0
-
-    /// How many read-ahead readers wait to be read (tests).
-    var pendingReaders: Int { readAheadEntries.count { $0.pending != nil } }
-
-    private func dropReadAhead() {
-        for entry in readAheadEntries { entry.pending = nil }
-        readAheadEntries = []
-    }
+    /// Counts the read-aheads looked for, to mark the entries each one takes.
+    private var readAheadMark = 0
 }

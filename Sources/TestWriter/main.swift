@@ -49,13 +49,7 @@ if arguments.count == 4, arguments[1] == "scan", let limit = Int(arguments[3]) {
         var errors: [MmStatsError] = []
         let files = scanner.files { errors.append($0) }
         var read = 0
-        for file in files {
-            do throws(MmStatsError) {
-                if try scanner.snapshot(of: file) != nil { read += 1 }
-            } catch {
-                errors.append(error)
-            }
-        }
+        scanner.forEachSnapshot(of: files, onError: { errors.append($0) }) { _ in read += 1 }
         say("listed \(files.count) read \(read) errors \(errors.count) kept \(scanner.cachedReaders)")
         if let first = errors.first { say("first error: \(first)") }
     }

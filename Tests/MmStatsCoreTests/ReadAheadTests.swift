@@ -39,6 +39,12 @@ private func makeCopies(_ directory: TemporaryDirectory, root: String, count: In
     return paths
 }
 
+/// Copies the file at `source` to a new file at `path` (mode 0600).
+private func copyfile(_ source: String, _ path: String) -> Bool {
+    guard let bytes = FileManager.default.contents(atPath: source) else { return false }
+    return FileManager.default.createFile(atPath: path, contents: bytes, attributes: [.posixPermissions: 0o600])
+}
+
 /// The index a copy's name gives (`f0042.mmstats` → 42).
 private func copyIndex(_ path: String) -> Int? {
     guard let name = path.split(separator: "/").last, name.hasPrefix("f") else { return nil }
@@ -90,11 +96,12 @@ struct ReadAheadTests {
                 #expect(many.read[path].map(Int.init) == copyIndex(path).map { $0 + 1 }, "\(path)")
             }
             #expect(threaded.cachedReaders == 398)
-            #expect(threaded.pendingReaders == 0)
         }
+        #expect(threaded.readAheads == 1)
+        #expect(single.readAheads == 0)
     }
 
-    @Test("files() then snapshot(of:): a file removed after the listing is skipped, not an error")
+    @Test("a file removed after the listing is skipped, not an error; one opened before it was removed is read")
     func removedAfterListing() throws {
         let directory = TemporaryDirectory("readahead-removed")
         let root = directory.path + "/many"
@@ -105,40 +112,55 @@ struct ReadAheadTests {
         #expect(files == paths)
         // Removed before the read-ahead opens it, and after.
         unlink(paths[7])
-        var read = 0
-        for (index, path) in files.enumerated() {
+        var read: [Int] = []
+        scanner.forEachSnapshot(of: files, onError: { Issue.record("\($0)") }) { snapshot in
+            let index = copyIndex(snapshot.path) ?? -1
             if index == 200 { unlink(paths[260]) }
-            do {
-                guard let snapshot = try scanner.snapshot(of: path) else {
-                    #expect([7, 260].contains(index), "\(path) was not removed")
-                    continue
-                }
-                #expect(snapshot.value("requests") == .uint(UInt64(index + 1)))
-                read += 1
-            } catch {
-                Issue.record("\(path): \(error)")
-            }
+            #expect(snapshot.value("requests") == .uint(UInt64(index + 1)))
+            read.append(index)
         }
-        // 260 was opened by the read-ahead before it was removed: its snapshot is still read.
-        #expect(read == 299)
+        // 260 was opened by the read-ahead before it was removed: its mapping is still read.
+        #expect(read == Array(0..<300).filter { $0 != 7 })
+        #expect(scanner.readAheads == 1)
         #expect(scanner.snapshots { Issue.record("\($0)") }.count == 298)
+        // Read one by one by a scanner that has no reader of it, a file removed since the
+        // listing is nil.
+        let another = StatsScanner(paths: [root])
+        _ = another.files { Issue.record("\($0)") }
+        unlink(paths[8])
+        #expect(try another.snapshot(of: paths[8]) == nil)
     }
 
-    @Test("forget(_:) drops a read-ahead's snapshot too: the next read opens the file afresh")
-    func forgetDropsPending() throws {
-        let directory = TemporaryDirectory("readahead-forget")
+    @Test("values are read when each file's turn comes; forget(_:) during a scan opens the file afresh")
+    func freshValues() throws {
+        let directory = TemporaryDirectory("readahead-fresh")
         let root = directory.path + "/many"
         let paths = try makeCopies(directory, root: root, count: 100)
         let scanner = StatsScanner(paths: [root])
         scanner.openingThreads = 2
-        _ = scanner.files { Issue.record("\($0)") }
-        #expect(try scanner.snapshot(of: paths[0])?.value("requests") == .uint(1))
-        #expect(scanner.pendingReaders == 99)
-        // File 5 now holds file 50's bytes (requests 51); its snapshot taken ahead says 6.
-        try Data(contentsOf: URL(fileURLWithPath: paths[50])).write(to: URL(fileURLWithPath: paths[5]))
-        scanner.forget(paths[5])
-        #expect(try scanner.snapshot(of: paths[5])?.value("requests") == .uint(51))
-        #expect(try scanner.snapshot(of: paths[6])?.value("requests") == .uint(7))
+        var seen: [Int: UInt64] = [:]
+        scanner.forEachSnapshot(onError: { Issue.record("\($0)") }) { snapshot in
+            let index = copyIndex(snapshot.path) ?? -1
+            if case .uint(let value) = snapshot.value("requests") { seen[index] = value }
+            guard index == 0 else { return }
+            // The read-ahead has opened every file by now. File 5 is replaced by a new file
+            // holding file 50's bytes (requests 51), and forgotten: it is opened afresh.
+            let replacement = root + "/.replacement"
+            try? Data(contentsOf: URL(fileURLWithPath: paths[50])).write(to: URL(fileURLWithPath: replacement))
+            rename(replacement, paths[5])
+            scanner.forget(paths[5])
+            // File 6 is changed in place (the same file, file 60's bytes): its value is read now.
+            let fd = open(paths[6], O_WRONLY | O_CLOEXEC)
+            if let bytes = try? Data(contentsOf: URL(fileURLWithPath: paths[60])) {
+                _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+            }
+            close(fd)
+        }
+        #expect(scanner.readAheads == 1)
+        #expect(seen[5] == 51)
+        #expect(seen[6] == 61)
+        #expect(seen[7] == 8)
+        #expect(seen.count == 100)
     }
 
     @Test("the reader cap holds: none kept with maximumReaders 0, 50 kept with 50; every file read")
@@ -158,23 +180,39 @@ struct ReadAheadTests {
         }
     }
 
-    @Test("a caller that reads one file in ten: every read is right, one read-ahead is held at a time")
-    func sparseCaller() throws {
-        let directory = TemporaryDirectory("readahead-sparse")
+    @Test("a caller that reads one file in ten opens those only, ahead on threads, and keeps those only")
+    func someFiles() throws {
+        let directory = TemporaryDirectory("readahead-some")
         let root = directory.path + "/many"
         _ = try makeCopies(directory, root: root, count: 2_500)
-        let scanner = StatsScanner(paths: [root], maximumReaders: 0)
-        scanner.openingThreads = 2
-        let files = scanner.files { Issue.record("\($0)") }
-        var mostPending = 0
-        for (index, path) in files.enumerated() where index % 10 == 0 {
-            #expect(try scanner.snapshot(of: path)?.value("requests") == .uint(UInt64(index + 1)))
-            mostPending = max(mostPending, scanner.pendingReaders)
+        for cap in [0, StatsScanner.defaultMaximumReaders] {
+            let scanner = StatsScanner(paths: [root], maximumReaders: cap)
+            scanner.openingThreads = 2
+            let chosen = scanner.files { Issue.record("\($0)") }.enumerated().filter { $0.offset % 10 == 0 }
+            var read: [String] = []
+            scanner.forEachSnapshot(of: chosen.map(\.element), onError: { Issue.record("\($0)") }) { snapshot in
+                #expect(snapshot.value("requests") == .uint(UInt64((copyIndex(snapshot.path) ?? -1) + 1)))
+                read.append(snapshot.path)
+            }
+            #expect(read == chosen.map(\.element))
+            #expect(scanner.readAheads == 1)
+            #expect(scanner.cachedReaders == min(cap, 250))
         }
-        #expect(mostPending > 0)
-        #expect(mostPending <= StatsScanner.readAheadWindow)
-        _ = scanner.files { Issue.record("\($0)") }
-        #expect(scanner.pendingReaders == 0)
+    }
+
+    @Test("a path that was not listed, or given twice, is read like the others")
+    func unlistedAndRepeated() throws {
+        let directory = TemporaryDirectory("readahead-unlisted")
+        let root = directory.path + "/many"
+        let paths = try makeCopies(directory, root: root, count: 200)
+        let scanner = StatsScanner(paths: [root + "/sub"])  // lists none of them
+        scanner.openingThreads = 2
+        #expect(scanner.files { Issue.record("\($0)") }.isEmpty)
+        var read: [String] = []
+        scanner.forEachSnapshot(of: paths + paths.prefix(3), onError: { Issue.record("\($0)") }) {
+            read.append($0.path)
+        }
+        #expect(read == paths + paths.prefix(3))
     }
 
     @Test("a read-ahead stopped by its memory bound leaves the rest to the next one; every file is read")
@@ -193,6 +231,33 @@ struct ReadAheadTests {
             let status: Int32 =
                 result.order.count != 600
                 ? 2 : !result.errors.isEmpty ? 3 : !readRight ? 4 : scanner.readAheads < 10 ? 5 : 0
+            exit(status)
+        }
+    }
+
+    @Test("a corrupt file a read-ahead thread opened is reported once, not opened again")
+    func corruptOpenedOnce() async {
+        defer { removeScratch("readahead-once") }
+        await #expect(processExitsWith: .success) {
+            let root = scratch("readahead-once") + "/many"
+            let paths = try makeCopies(TemporaryDirectory("readahead-once-source"), root: root, count: 200)
+            let victims = Set(stride(from: 5, to: 200, by: 9).map { paths[$0] })
+            for path in victims {
+                var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+                bytes[3] ^= 0xFF  // bad magic: refused when the header is parsed
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+            }
+            let opens = Mutex<[String: Int]>([:])
+            ReaderTestHooks.afterOpen = { path in opens.withLock { $0[path, default: 0] += 1 } }
+            let scanner = StatsScanner(paths: [root])
+            scanner.openingThreads = 2
+            let result = scan(scanner)
+            let reported = result.errors.compactMap { $0.split(separator: ":").first.map(String.init) }
+            let openedOnce = opens.withLock { counts in victims.allSatisfy { counts[$0] == 1 } }
+            let status: Int32 =
+                Set(reported) != victims || reported.count != victims.count
+                ? 2
+                : !openedOnce ? 3 : result.order.count != 200 - victims.count ? 4 : scanner.readAheads != 1 ? 5 : 0
             exit(status)
         }
     }
@@ -254,6 +319,28 @@ struct ReadAheadTests {
 
 @Suite("StatsScanner listing order")
 struct ListingOrderTests {
+    @Test("two names Unicode deems equivalent are two files, each read once")
+    func equivalentNames() throws {
+        let directory = TemporaryDirectory("listing-unicode")
+        var options = directory.options()
+        options.fileNameTemplate = "source.mmstats"
+        let writer = try StatsWriter(options)
+        let requests = try writer.counter("requests")
+        let precomposed = directory.path + "/caf\u{E9}.mmstats"
+        let decomposed = directory.path + "/cafe\u{301}.mmstats"
+        #expect(precomposed == decomposed, "Swift compares them as equal")
+        for (path, value) in [(precomposed, 1), (decomposed, 2)] {
+            requests.increment()
+            #expect(copyfile(writer.path, path), "\(value)")
+        }
+        let scanner = StatsScanner(paths: [directory.path])
+        let snapshots = scanner.snapshots { Issue.record("\($0)") }
+        let read = snapshots.filter { $0.path != writer.path }
+        #expect(read.count == 2)
+        #expect(Set(read.map { Array($0.path.utf8) }) == [Array(precomposed.utf8), Array(decomposed.utf8)])
+        #expect(Set(read.compactMap { $0.value("requests") }) == [.uint(1), .uint(2)])
+    }
+
     @Test("paths sort by their UTF-8 bytes, whatever they share and however long they are")
     func byteOrder() {
         var generator = SystemRandomNumberGenerator()
