@@ -11,9 +11,8 @@ import CMmStats
 ///
 /// Each scan lists the directories (their `*.mmstats` files, recursively, sorted by path, by
 /// the bytes of their UTF-8 as `mmstats slurp` and the Python reader do) and reads the files
-/// through readers kept from earlier scans. A
-/// kept reader holds a read-only mapping of its file but no descriptor, so thousands of files
-/// do not use up `RLIMIT_NOFILE`. A reader is kept while its path names the same file (device
+/// through readers kept from earlier scans. A kept reader holds a read-only mapping of its
+/// file but no descriptor, so thousands of files do not use up `RLIMIT_NOFILE`. A reader is kept while its path names the same file (device
 /// and inode, taken from the directory entry, so an unchanged file costs no `stat`), and
 /// parses the metadata again only when the file's generation changes. A file replaced at
 /// its path (a new inode) is opened afresh; a file gone from the listing is forgotten, its
@@ -22,15 +21,19 @@ import CMmStats
 /// modification and change times) is not read again. While it opens new readers the scanner
 /// holds one descriptor, of the directory they are in.
 ///
-/// A scan that meets many files it has no reader for (a first scan, or many writers started
-/// at once: at least 64 of the next files listed) opens them ahead on ``openingThreads``
-/// threads (the CPUs it may use, at most 4): each thread opens and maps files, parses their
-/// metadata and takes a first snapshot, holding one descriptor of a directory and one of the
-/// file it is opening. The snapshots are still handed out on the calling thread, in order,
-/// and a file that fails there is opened again on the calling thread, so errors are reported
-/// where the file is. The threads block every signal but the faults a load raises, run only
-/// during the scan call that started them, and hold at most 64 MiB of metadata and values
-/// ahead; set ``openingThreads`` to 1 to open every file on the calling thread.
+/// A scan (``forEachSnapshot(onError:_:)``, ``forEachSnapshot(of:onError:_:)``,
+/// ``snapshots(onError:)``) that meets many files it has no reader for (a first scan, or many
+/// writers started at once: at least 64 of the next files to read) opens them ahead on
+/// ``openingThreads`` threads (the CPUs it may use, at most 4): each thread opens and maps
+/// files and parses their metadata, holding one descriptor of a directory and one of the file
+/// it is opening. Each file's values are read on the calling thread when its turn comes, in
+/// order; an error is reported at its file's place (a file that failed for want of
+/// descriptors or memory, or that changed size, is opened again on the calling thread first).
+/// The threads block every signal but the faults a load raises and run only during the scan
+/// call; what they opened and was not read is dropped when it returns. They hold at most
+/// 64 MiB of parsed metadata and, with the readers kept, no more mappings than
+/// ``maximumReaders`` allows (or 1,024); set ``openingThreads`` to 1 to open every file on
+/// the calling thread. ``snapshot(of:)`` reads one file, on the calling thread.
 ///
 /// Everything `StatsReader` guarantees still holds: no symbolic link is followed, every
 /// offset is validated, every load of the file is guarded, a writer that died or restarted
@@ -46,8 +49,9 @@ import CMmStats
 /// }
 /// ```
 ///
-/// `files(onError:)` and `snapshot(of:)` split a scan for callers that pick files first;
-/// `forEachSnapshot(onError:_:)` scans without collecting the snapshots.
+/// `files(onError:)` then `forEachSnapshot(of:onError:_:)` (or `snapshot(of:)` for one file)
+/// split a scan for callers that pick files first; `forEachSnapshot(onError:_:)` scans without
+/// collecting the snapshots.
 ///
 /// A scanner is not thread-safe: use it from one thread at a time.
 public final class StatsScanner {
@@ -259,8 +263,9 @@ public final class StatsScanner {
         }
     }
 
-    /// A snapshot of `path` (see ``reader(for:)``), or nil if the file was removed since it was
-    /// listed (writers remove their files when they close: not an error). A reader that fails
+    /// A snapshot of `path` (see ``reader(for:)``), or nil if the file was removed before the
+    /// scanner opened it (writers remove their files when they close: not an error; a kept
+    /// reader still reads its mapping until the next listing drops it). A reader that fails
     /// is dropped: the next scan opens the file afresh.
     ///
     /// ```swift
