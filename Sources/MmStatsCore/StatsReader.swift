@@ -192,8 +192,10 @@ public final class StatsReader {
         if version == 2 { _ = try currentTable() }
     }
 
-    /// Bytes of metadata the reader holds parsed (0 before its first snapshot).
+    /// Bytes of metadata the reader holds parsed (0 before its first snapshot), and bytes of
+    /// values a snapshot of that metadata holds.
     var parsedMetadataBytes: Int { table?.metadataBytes ?? 0 }
+    var parsedValueBytes: Int { (table?.totalWords ?? 0) * 8 }
 
     /// The device and inode of the file this reader opened: tools that act on a file by name
     /// compare it with what the name holds now.

@@ -51,19 +51,30 @@ struct DirectoryCursor {
     }
 }
 
-/// One read-ahead: many files opened, and their metadata parsed, on several threads.
+/// One read-ahead: many files opened, their metadata parsed and a snapshot taken, on several
+/// threads, during one scan.
 ///
 /// Opening a file costs the kernel far more than reading its values (open, fstat, mmap, the
 /// first page fault, close: about 9 µs on a 2-core VM, against under 1 µs for the values of a
 /// small file), and the work for one file does not depend on any other. The threads take the
 /// files in chunks from a shared counter; each uses its own `DirectoryCursor`. Each file
-/// becomes a reader with its metadata parsed, or the error that stopped it; the values are
-/// left for the calling thread to read when the file's turn comes. What the readers hold is
-/// bounded (``maximumBytes`` of parsed metadata, checked before each file): past it the
-/// threads stop, and the files not reached are left for the next read-ahead.
+/// becomes a reader with its metadata parsed and a snapshot of its values, or the error that
+/// stopped it. What the results hold is bounded (``maximumBytes`` of parsed metadata and
+/// values): a thread reserves a file's values before it reads them, and past the bound keeps
+/// the reader without a snapshot (the calling thread reads it) and stops; the files not
+/// reached are left for the next read-ahead.
 final class ReadAhead {
-    /// The most parsed metadata one read-ahead holds, give or take the file each thread has
-    /// in hand (lowered only by tests, in a child process, before any scanner runs).
+    /// What a read-ahead made of one file.
+    enum Outcome {
+        /// Opened and parsed, with the snapshot the thread took (nil past the memory bound).
+        case opened(StatsReader, Snapshot?)
+        /// Why it could not be opened, parsed or read.
+        case failed(MmStatsError)
+    }
+
+    /// The most parsed metadata and values one read-ahead holds, give or take the metadata of
+    /// the file each thread has in hand (lowered only by tests, in a child process, before
+    /// any scanner runs).
     nonisolated(unsafe) static var maximumBytes = 64 << 20
     /// Files a thread takes at a time.
     static let chunk = 16
@@ -75,7 +86,7 @@ final class ReadAhead {
     private let next = Atomic<Int>(0)
     private let bytes = Atomic<Int>(0)
     /// One slot per path, each written by the one thread that took its path.
-    private let results: UnsafeMutableBufferPointer<Result<StatsReader, MmStatsError>?>
+    private let results: UnsafeMutableBufferPointer<Outcome?>
 
     private init(paths: [String], registry: PluginRegistry, limits: ReaderLimits) {
         self.paths = paths
@@ -90,11 +101,10 @@ final class ReadAhead {
         results.deallocate()
     }
 
-    /// `paths` opened and parsed on up to `threads` threads, in the same order: each a reader
-    /// or why it could not be opened; nil for a file not reached (the bound stopped the
-    /// threads first).
+    /// `paths` opened, parsed and read on up to `threads` threads, in the same order; nil for
+    /// a file not reached (the bound stopped the threads first).
     static func open(_ paths: [String], threads: Int, registry: PluginRegistry, limits: ReaderLimits)
-        -> [Result<StatsReader, MmStatsError>?]
+        -> [Outcome?]
     {
         let job = ReadAhead(paths: paths, registry: registry, limits: limits)
         let context = Unmanaged.passRetained(job).toOpaque()
@@ -121,10 +131,14 @@ final class ReadAhead {
                 do throws(MmStatsError) {
                     let reader = try cursor.open(paths[index], registry: registry, limits: limits)
                     try reader.prepare()
-                    bytes.add(reader.parsedMetadataBytes, ordering: .relaxed)
-                    results[index] = .success(reader)
+                    let held = reader.parsedMetadataBytes + reader.parsedValueBytes
+                    guard bytes.add(held, ordering: .relaxed).newValue <= Self.maximumBytes else {
+                        results[index] = .opened(reader, nil)
+                        return
+                    }
+                    results[index] = .opened(reader, try reader.snapshot())
                 } catch {
-                    results[index] = .failure(error)
+                    results[index] = .failed(error)
                 }
             }
         }

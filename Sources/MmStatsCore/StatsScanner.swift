@@ -25,15 +25,16 @@ import CMmStats
 /// ``snapshots(onError:)``) that meets many files it has no reader for (a first scan, or many
 /// writers started at once: at least 64 of the next files to read) opens them ahead on
 /// ``openingThreads`` threads (the CPUs it may use, at most 4): each thread opens and maps
-/// files and parses their metadata, holding one descriptor of a directory and one of the file
-/// it is opening. Each file's values are read on the calling thread when its turn comes, in
-/// order; an error is reported at its file's place (a file that failed for want of
-/// descriptors or memory, or that changed size, is opened again on the calling thread first).
-/// The threads block every signal but the faults a load raises and run only during the scan
-/// call; what they opened and was not read is dropped when it returns. They hold at most
-/// 64 MiB of parsed metadata and, with the readers kept, no more mappings than
-/// ``maximumReaders`` allows (or 1,024); set ``openingThreads`` to 1 to open every file on
-/// the calling thread. ``snapshot(of:)`` reads one file, on the calling thread.
+/// files, parses their metadata and takes a snapshot of their values, holding one descriptor
+/// of a directory and one of the file it is opening. The snapshots are handed out on the
+/// calling thread, in order, and an error is reported at its file's place (a file that failed
+/// for want of descriptors or memory, or that changed size, is opened again on the calling
+/// thread first). The threads block every signal but the faults a load raises and run only
+/// during the scan call; what they opened and was not handed out is dropped when it returns.
+/// They hold at most 64 MiB of parsed metadata and values (past it the calling thread reads
+/// the values) and, with the readers kept, no more mappings than ``maximumReaders`` allows
+/// (or 1,024); set ``openingThreads`` to 1 to open every file on the calling thread.
+/// ``snapshot(of:)`` reads one file, on the calling thread.
 ///
 /// Everything `StatsReader` guarantees still holds: no symbolic link is followed, every
 /// offset is validated, every load of the file is guarded, a writer that died or restarted
@@ -82,9 +83,9 @@ public final class StatsScanner {
     /// ``forEachSnapshot(of:onError:_:)``, ``snapshots(onError:)``) meets many files it has no
     /// reader for, a first scan or many writers started at once: when at least 64 of the next
     /// files to read have none, up to 16,384 of them (no more than the room left under
-    /// ``maximumReaders``, but at least 1,024) are opened and their metadata parsed on this
-    /// many threads. Their values are read on the calling thread, in order, when each file's
-    /// turn comes. 1 opens every file on the calling thread, when it is read.
+    /// ``maximumReaders``, but at least 1,024) are opened, parsed and read on this many
+    /// threads, and the snapshots handed out in order on the calling thread. 1 opens every
+    /// file on the calling thread, when it is read.
     public var openingThreads: Int = StatsScanner.defaultOpeningThreads
 
     /// The default ``openingThreads``: the CPUs this thread may run on, at most 4 (past that
@@ -129,8 +130,9 @@ public final class StatsScanner {
         var id: FileID
         var reader: StatsReader?
         /// What a read-ahead of the scan going on made of the file (a reader with its
-        /// metadata parsed, or why it could not), taken when the file's turn comes.
-        var pending: Result<StatsReader, MmStatsError>?
+        /// metadata parsed and usually a snapshot, or why it could not), taken when the file's
+        /// turn comes.
+        var pending: ReadAhead.Outcome?
         /// The read-ahead that last looked at the file (so one read-ahead takes it once).
         var readAhead = 0
         /// The listing that last saw the path.
@@ -236,9 +238,9 @@ public final class StatsScanner {
         entry.pending = nil
         let reader: StatsReader
         switch pending {
-        case .success(let opened)?:
+        case .opened(let opened, _)?:
             reader = opened
-        case .failure(let error)? where !Self.worthAnotherTry(error):
+        case .failed(let error)? where !Self.worthAnotherTry(error):
             throw error
         default:
             reader = try open(entry.path)
@@ -282,6 +284,12 @@ public final class StatsScanner {
     }
 
     private func snapshot(of entry: Entry) throws(MmStatsError) -> Snapshot? {
+        if case .opened(let opened, let snapshot?)? = entry.pending {
+            // Opened and read by a read-ahead thread during this scan.
+            entry.pending = nil
+            keep(opened, in: entry)
+            return snapshot
+        }
         let reader: StatsReader
         do throws(MmStatsError) {
             reader = try self.reader(of: entry)
