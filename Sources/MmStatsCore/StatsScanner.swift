@@ -23,18 +23,24 @@ import CMmStats
 ///
 /// A scan (``forEachSnapshot(onError:_:)``, ``forEachSnapshot(of:onError:_:)``,
 /// ``snapshots(onError:)``) that meets many files it has no reader for (a first scan, or many
-/// writers started at once: at least 64 of the next files to read) opens them ahead on
-/// ``openingThreads`` threads (the CPUs it may use, at most 4): each thread opens and maps
+/// writers started at once: at least 64 among the next 65,536 files to read) opens them ahead
+/// on ``openingThreads`` threads, the calling thread among them (by default the CPUs the
+/// process could use when the default was first read, at most 4): each thread opens and maps
 /// files, parses their metadata and takes a snapshot of their values, holding one descriptor
 /// of a directory and one of the file it is opening. The snapshots are handed out on the
 /// calling thread, in order, and an error is reported at its file's place (a file that failed
 /// for want of descriptors or memory, or that changed size, is opened again on the calling
-/// thread first). The threads block every signal but the faults a load raises and run only
-/// during the scan call; what they opened and was not handed out is dropped when it returns.
-/// They hold at most 64 MiB of parsed metadata and values (past it the calling thread reads
-/// the values) and, with the readers kept, no more mappings than ``maximumReaders`` allows
-/// (or 1,024); set ``openingThreads`` to 1 to open every file on the calling thread.
-/// ``snapshot(of:)`` reads one file, on the calling thread.
+/// thread first). The snapshots of one read-ahead are handed out once all its files are
+/// opened. The threads it starts begin with every signal blocked and unblock the faults a
+/// load raises (SIGBUS, SIGSEGV, SIGFPE, SIGILL) before they read, so signals sent to the
+/// process go to its own threads; they run only during the scan call, and what they opened
+/// and was not handed out is dropped when it returns. They hold at most 64 MiB of parsed
+/// metadata and values (past it the calling thread reads the values) and open no more files
+/// than the room left under ``maximumReaders``, or 1,024 when there is less room: a scan
+/// holds at most 1,024 mappings beyond ``maximumReaders``. A file the read-ahead opened
+/// before it was removed is still read, as a kept reader's would be. Set ``openingThreads``
+/// to 1 to open every file on the calling thread. ``snapshot(of:)`` reads one file, on the
+/// calling thread.
 ///
 /// Everything `StatsReader` guarantees still holds: no symbolic link is followed, every
 /// offset is validated, every load of the file is guarded, a writer that died or restarted
@@ -81,15 +87,17 @@ public final class StatsScanner {
 
     /// Threads that open new files together when a scan (``forEachSnapshot(onError:_:)``,
     /// ``forEachSnapshot(of:onError:_:)``, ``snapshots(onError:)``) meets many files it has no
-    /// reader for, a first scan or many writers started at once: when at least 64 of the next
-    /// files to read have none, up to 16,384 of them (no more than the room left under
-    /// ``maximumReaders``, but at least 1,024) are opened, parsed and read on this many
-    /// threads, and the snapshots handed out in order on the calling thread. 1 opens every
-    /// file on the calling thread, when it is read.
+    /// reader for, a first scan or many writers started at once: when at least 64 among the
+    /// next 65,536 files to read have none, up to 16,384 of them (no more than the room left
+    /// under ``maximumReaders``, but at least 1,024) are opened, parsed and read on this many
+    /// threads, the calling thread among them (2 starts one more thread), and the snapshots
+    /// handed out in order on the calling thread. 1 opens every file on the calling thread,
+    /// when it is read.
     public var openingThreads: Int = StatsScanner.defaultOpeningThreads
 
-    /// The default ``openingThreads``: the CPUs this thread may run on, at most 4 (past that
-    /// the kernel's per-process lock on mappings keeps more threads from going faster).
+    /// The default ``openingThreads``: the CPUs in the affinity mask of the thread that first
+    /// reads this value (normally the process's), at most 4 (past that the kernel's
+    /// per-process lock on mappings keeps more threads from going faster). Worked out once.
     public static let defaultOpeningThreads = max(1, min(4, Int(mmstats_available_cpus())))
 
     /// Read-ahead: files without a reader looked for past the one whose turn it is, the most
@@ -307,7 +315,7 @@ public final class StatsScanner {
 
     /// One scan: a snapshot of every file ``files(onError:)`` lists, in its order. Each file
     /// that cannot be read is reported to `onError` (with its path and the reason) and left
-    /// out, and so is one removed since it was listed; the others are read.
+    /// out, and so is one removed before the scanner opened it; the others are read.
     ///
     /// ```swift
     /// let snapshots = scanner.snapshots { error in print(error) }
@@ -318,9 +326,9 @@ public final class StatsScanner {
         return snapshots
     }
 
-    /// One scan, like ``snapshots(onError:)``, handing each snapshot to `body` as it is read
-    /// instead of collecting them: the cheapest way to go through every file when the
-    /// snapshots need not outlive the scan.
+    /// One scan, like ``snapshots(onError:)``, handing each snapshot to `body` in turn instead
+    /// of collecting them (after a read-ahead, once its files are opened): the cheapest way to
+    /// go through every file when the snapshots need not outlive the scan.
     ///
     /// ```swift
     /// var requests: UInt64 = 0
@@ -336,7 +344,7 @@ public final class StatsScanner {
 
     /// A scan of some of the files: a snapshot of each of `paths` in that order, handed to
     /// `body`, like ``forEachSnapshot(onError:_:)`` (a file that cannot be read is reported to
-    /// `onError` and left out, and so is one removed since it was listed). For callers that
+    /// `onError` and left out, and so is one removed before the scanner opened it). For callers that
     /// pick files from ``files(onError:)``: only the files given are opened, on several threads
     /// when many are new (``openingThreads``), which reading them one by one with
     /// ``snapshot(of:)`` does not do.
